@@ -1,0 +1,8 @@
+from .loops import (BilevelEpochBasedTrainLoop, BilevelIterBasedTrainLoop,
+                    BilevelSchedule)
+from .optimizers import MultiOptimWrapperConstructor
+
+__all__ = [
+    'BilevelEpochBasedTrainLoop', 'BilevelIterBasedTrainLoop',
+    'BilevelSchedule', 'MultiOptimWrapperConstructor'
+]

@@ -1,0 +1,3 @@
+from .surrogate_iou_metric import SurrogateIoUMetric
+
+__all__ = ['SurrogateIoUMetric']

@@ -1,0 +1,112 @@
+import torch
+import torch.nn as nn
+from segment_anything.modeling.common import LayerNorm2d
+from segment_anything.modeling.mask_decoder import MLP
+
+from mmunseg.registry import MODELS
+
+# Where the noise tokens' outputs are read in the decoder's token sequence
+# [iou_token, mask_tokens (4), noise_tokens (3), prompt tokens...].
+# 'official' reproduces the released code, which reads positions 4..6 (SAM's
+# last mask token and noise tokens 0 and 1; the iou token is not counted);
+# 'fixed' reads the noise tokens themselves, positions 5..7.
+TOKEN_SLICES = ('official', 'fixed')
+
+
+def _upsample_branch(in_channels, mid_channels, out_channels):
+    """Conv3x3 -> LN -> GELU -> ConvT2x2 -> LN -> GELU -> ConvT2x2 (4x up)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, in_channels, 3, padding=1),
+        LayerNorm2d(in_channels), nn.GELU(),
+        nn.ConvTranspose2d(in_channels, mid_channels, 2, stride=2),
+        LayerNorm2d(mid_channels), nn.GELU(),
+        nn.ConvTranspose2d(mid_channels, out_channels, 2, stride=2))
+
+
+@MODELS.register_module()
+class UnSegNoiseHead(nn.Module):
+    """The trainable head of the UnSeg generator (HQ-SAM-like).
+
+    Noise tokens join SAM's decoder tokens; their outputs go through
+    per-token hypernetwork MLPs and are multiplied with a fused feature map
+    (SAM's up-scaled mask feature + the image embedding + an early ViT
+    feature), giving one noise channel per token.
+
+    Args:
+        vit_dim (int): Channels of the ViT blocks (768 for ViT-B).
+        transformer_dim (int): Channels of SAM's decoder (256).
+        num_noise_tokens (int): Noise tokens, one per output channel (3).
+        num_sam_tokens (int): SAM's decoder tokens before the noise tokens
+            (1 iou token + 4 mask tokens).
+        token_slice (str): ``'official'`` or ``'fixed'``, see
+            :data:`TOKEN_SLICES`.
+    """
+
+    def __init__(self,
+                 vit_dim=768,
+                 transformer_dim=256,
+                 num_noise_tokens=3,
+                 num_sam_tokens=5,
+                 token_slice='official'):
+        super().__init__()
+        if token_slice not in TOKEN_SLICES:
+            raise ValueError(f'token_slice must be one of {TOKEN_SLICES}, '
+                             f'got {token_slice!r}')
+        feat_dim = transformer_dim // 8
+        self.num_noise_tokens = num_noise_tokens
+        self.num_sam_tokens = num_sam_tokens
+        self.token_slice = token_slice
+        self.noise_token = nn.Embedding(num_noise_tokens, transformer_dim)
+        self.noise_mlp = nn.ModuleList(
+            MLP(transformer_dim, transformer_dim, feat_dim, 3)
+            for _ in range(num_noise_tokens))
+        self.noise_compress_vit_feat = _upsample_branch(
+            vit_dim, transformer_dim, feat_dim)
+        self.noise_embedding_encoder = _upsample_branch(
+            transformer_dim, transformer_dim // 4, feat_dim)
+        self.noise_embedding_maskfeature = nn.Sequential(
+            nn.Conv2d(feat_dim, feat_dim * 2, 3, padding=1),
+            LayerNorm2d(feat_dim * 2), nn.GELU(),
+            nn.Conv2d(feat_dim * 2, feat_dim, 3, padding=1))
+        self.init_weights()
+
+    def init_weights(self):
+        """Xavier-uniform on the noise tokens and every (transposed) conv."""
+        nn.init.xavier_uniform_(self.noise_token.weight)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.xavier_uniform_(module.weight)
+
+    def select_token_outputs(self, token_outputs):
+        """Pick the outputs the hypernetworks read, (B, num_noise, C)."""
+        start = self.num_sam_tokens
+        if self.token_slice == 'official':
+            start -= 1
+        return token_outputs[:, start:start + self.num_noise_tokens]
+
+    def forward(self, token_outputs, mask_feature, image_embedding,
+                vit_feature):
+        """Predict the unit-range noise.
+
+        Args:
+            token_outputs (Tensor): Decoder token outputs, (B, T, C).
+            mask_feature (Tensor): SAM's up-scaled mask feature,
+                (B, C/8, 4h, 4w).
+            image_embedding (Tensor): Encoder output, (B, C, h, w).
+            vit_feature (Tensor): Early global-attention block output,
+                (B, C_vit, h, w).
+
+        Returns:
+            Tensor: Noise in (-1, 1), (B, num_noise_tokens, 4h, 4w).
+        """
+        fused = (
+            self.noise_embedding_maskfeature(mask_feature) +
+            self.noise_embedding_encoder(image_embedding) +
+            self.noise_compress_vit_feat(vit_feature))
+        tokens = self.select_token_outputs(token_outputs)
+        hyper = torch.stack(
+            [mlp(tokens[:, i]) for i, mlp in enumerate(self.noise_mlp)],
+            dim=1)
+        b, c, h, w = fused.shape
+        noise = hyper @ fused.reshape(b, c, h * w)
+        return torch.tanh(noise).reshape(b, -1, h, w)

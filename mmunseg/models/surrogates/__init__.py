@@ -1,0 +1,4 @@
+from .sam_surrogate import SAMSurrogate
+from .scratch_mask_decoder import ScratchMaskDecoder
+
+__all__ = ['SAMSurrogate', 'ScratchMaskDecoder']
