@@ -10,12 +10,12 @@ import os
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-from mmunseg.utils import register_all_modules  # noqa: E402
+from mmunseg.utils import (register_all_modules,  # noqa: E402
+                           setup_cpu_distributed)
 
 
 def parse_args():
@@ -53,8 +53,7 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    setup_cpu_distributed(cfg)
     # The checkpoint holds the trained generator: no SAM file needed.
     cfg.model.generator.sam_checkpoint = None
     cfg.load_from = args.checkpoint

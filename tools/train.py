@@ -9,14 +9,14 @@ import os
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 from mmunseg.registry import RUNNERS  # noqa: E402
-from mmunseg.utils import register_all_modules  # noqa: E402
+from mmunseg.utils import (register_all_modules,  # noqa: E402
+                           setup_cpu_distributed)
 
 
 def parse_args():
@@ -93,9 +93,7 @@ def main():
     if args.resume is not None:
         cfg.resume = True
         cfg.load_from = None if args.resume == 'auto' else args.resume
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        # NCCL needs GPUs; CPU processes talk over gloo.
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    setup_cpu_distributed(cfg)
 
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)

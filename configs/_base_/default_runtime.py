@@ -20,6 +20,8 @@ default_hooks = dict(
         type='CheckpointHook', interval=1, max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
+# Checkpoints that resume under torch.load(weights_only=True).
+custom_hooks = [dict(type='SafeResumeHook')]
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(
     type='Visualizer', vis_backends=vis_backends, name='visualizer')

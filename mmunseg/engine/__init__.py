@@ -1,8 +1,9 @@
+from .hooks import SafeResumeHook
 from .loops import (BilevelEpochBasedTrainLoop, BilevelIterBasedTrainLoop,
                     BilevelSchedule)
 from .optimizers import MultiOptimWrapperConstructor
 
 __all__ = [
     'BilevelEpochBasedTrainLoop', 'BilevelIterBasedTrainLoop',
-    'BilevelSchedule', 'MultiOptimWrapperConstructor'
+    'BilevelSchedule', 'MultiOptimWrapperConstructor', 'SafeResumeHook'
 ]

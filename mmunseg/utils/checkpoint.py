@@ -3,12 +3,15 @@
 Checkpoints are untrusted input: unpickling arbitrary objects can run code, so
 files are always read with ``weights_only=True``. MMEngine's own checkpoints
 hold a few non-tensor objects (the message hub's ``HistoryBuffer`` and the
-numpy arrays inside it); exactly those are allow-listed, so resuming works on
-torch >= 2.6 without disabling safe loading.
+numpy arrays inside it, a ``Counter`` of scheduler milestones); exactly those
+are allow-listed, so resuming works on torch >= 2.6 without disabling safe
+loading. ``HistoryBuffer`` also pickles its statistics functions through
+``getattr``, which must never be allow-listed (it reaches any attribute of
+any object); :class:`PortableHistoryBuffer` saves the same data without them.
 """
 import os.path as osp
 import pickle
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import numpy as np
 import torch
@@ -32,7 +35,40 @@ def _numpy_globals():
     return names
 
 
-CHECKPOINT_SAFE_GLOBALS = [HistoryBuffer, OrderedDict] + _numpy_globals()
+class PortableHistoryBuffer(HistoryBuffer):
+    """A ``HistoryBuffer`` whose pickle holds data only.
+
+    Loading restores the default statistics (min, max, current, mean) in
+    ``HistoryBuffer.__setstate__``, exactly as for the parent class.
+    """
+
+    def __getstate__(self):
+        return {
+            key: value
+            for key, value in self.__dict__.items()
+            if key != 'statistics_methods'
+        }
+
+    @classmethod
+    def from_buffer(cls, buffer):
+        portable = cls.__new__(cls)
+        portable.__dict__.update(
+            (key, value) for key, value in buffer.__dict__.items()
+            if key != 'statistics_methods')
+        return portable
+
+
+def make_message_hub_portable(checkpoint):
+    """Replace the history buffers of a checkpoint being saved, in place."""
+    scalars = checkpoint.get('message_hub', {}).get('log_scalars', {})
+    for key, buffer in scalars.items():
+        if isinstance(buffer, HistoryBuffer):
+            scalars[key] = PortableHistoryBuffer.from_buffer(buffer)
+
+
+CHECKPOINT_SAFE_GLOBALS = [
+    HistoryBuffer, PortableHistoryBuffer, OrderedDict, Counter
+] + _numpy_globals()
 
 
 def register_checkpoint_safe_globals():
@@ -63,9 +99,11 @@ def load_checkpoint_file(path, map_location='cpu'):
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
     try:
-        with torch.serialization.safe_globals(CHECKPOINT_SAFE_GLOBALS):
-            checkpoint = torch.load(
-                path, map_location=map_location, weights_only=True)
+        # Not torch.serialization.safe_globals(): on exit it resets the
+        # process-wide allow-list, dropping what MMEngine's loads rely on.
+        register_checkpoint_safe_globals()
+        checkpoint = torch.load(
+            path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
         raise ValueError(
             f'cannot load checkpoint {path}: it is corrupt or holds objects '

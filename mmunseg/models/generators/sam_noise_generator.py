@@ -1,3 +1,5 @@
+import re
+
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -7,7 +9,7 @@ from mmunseg.registry import MODELS
 from mmunseg.utils import extract_state_dict, load_checkpoint_file
 from ..sam.builder import (build_image_encoder, build_prompt_encoder,
                            build_two_way_transformer, resolve_arch)
-from ..sam.encoder import (IMAGENET_MEAN, IMAGENET_STD,
+from ..sam.encoder import (IMAGENET_MEAN, IMAGENET_STD, embed_prompts,
                            encode_with_early_feature, normalize)
 from .noise_head import UnSegNoiseHead
 
@@ -105,11 +107,13 @@ class SAMNoiseGenerator(BaseModule):
             set[str]: The top-level parts that were loaded.
         """
         state = extract_state_dict(load_checkpoint_file(path), path)
-        if any(key.startswith('generator.') for key in state):
+        # A training checkpoint: the generator under 'generator.' (and
+        # 'generator.module.' when saved from a wrapped, distributed model).
+        training = re.compile(r'^generator\.(module\.)?')
+        if any(training.match(key) for key in state):
             state = {
-                key[len('generator.'):]: value
-                for key, value in state.items()
-                if key.startswith('generator.')
+                training.sub('', key): value
+                for key, value in state.items() if training.match(key)
             }
         state = {
             ('noise_head.' + key[len('mask_decoder.'):]
@@ -185,9 +189,10 @@ class SAMNoiseGenerator(BaseModule):
             raise ValueError(f'generator input must be {self.img_size}x'
                              f'{self.img_size}, got {tuple(images.shape)}')
         embedding, vit_feature = self.encode_image(images)
-        sparse, dense = self.prompt_encoder(points, boxes, masks)
-        decoder = self.mask_decoder
         batch = embedding.shape[0]
+        sparse, dense = embed_prompts(self.prompt_encoder, batch, points,
+                                      boxes, masks)
+        decoder = self.mask_decoder
         tokens = torch.cat([
             decoder.iou_token.weight, decoder.mask_tokens.weight,
             self.noise_head.noise_token.weight

@@ -32,3 +32,16 @@ def normalize(images, mean, std):
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def embed_prompts(prompt_encoder, batch, points=None, boxes=None, masks=None):
+    """SAM prompt embeddings broadcast to ``batch`` images.
+
+    SAM's prompt encoder returns a batch of one when no prompt is given; the
+    decoders here always pair one prompt set with one image.
+
+    Returns:
+        tuple[Tensor, Tensor]: Sparse (B, N, C) and dense (B, C, h, w).
+    """
+    sparse, dense = prompt_encoder(points, boxes, masks)
+    return (sparse.expand(batch, -1, -1), dense.expand(batch, -1, -1, -1))

@@ -1,0 +1,58 @@
+import re
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmunseg.registry import HOOKS
+from mmunseg.utils.checkpoint import make_message_hub_portable
+from ..models.unseg import unwrap
+
+
+def wrapped_children(model):
+    """Names of the direct children held in a (DDP) wrapper."""
+    return {
+        name
+        for name, child in unwrap(model).named_children()
+        if is_model_wrapper(child)
+    }
+
+
+@HOOKS.register_module()
+class SafeResumeHook(Hook):
+    """Save checkpoints that load safely and anywhere.
+
+    - MMEngine's message hub pickles function references (through
+      ``getattr``), which a safe loader must refuse; the logs are stored as
+      plain data so ``--resume`` keeps ``weights_only=True``.
+    - A separately wrapped model (``MMSeparateDistributedDataParallel``)
+      saves keys such as ``generator.module.noise_head...``; they are saved
+      without the wrapper and adapted to the loading run's wrapping, so a
+      checkpoint from 8 GPUs resumes on 1 process and the other way round.
+    """
+
+    priority = 'VERY_LOW'
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        make_message_hub_portable(checkpoint)
+        names = wrapped_children(runner.model)
+        if names:
+            pattern = re.compile(rf'^({"|".join(map(re.escape, names))})'
+                                 r'\.module\.')
+            checkpoint['state_dict'] = type(checkpoint['state_dict'])(
+                (pattern.sub(r'\1.', key), value)
+                for key, value in checkpoint['state_dict'].items())
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        names = wrapped_children(runner.model)
+        state = checkpoint.get('state_dict', {})
+        checkpoint['state_dict'] = type(state)(
+            (self._adapt(key, names), value) for key, value in state.items())
+
+    @staticmethod
+    def _adapt(key, wrapped):
+        head, _, rest = key.partition('.')
+        if rest.startswith('module.'):
+            rest = rest[len('module.'):]
+        if head in wrapped:
+            return f'{head}.module.{rest}'
+        return f'{head}.{rest}' if rest else head

@@ -1,0 +1,259 @@
+"""Reading source images and writing protected copies without ever leaving a
+half-written file or touching the source data set."""
+import os
+import os.path as osp
+import shutil
+from typing import Callable, Iterable, Union
+
+import cv2
+import numpy as np
+
+PathLike = Union[str, os.PathLike]
+
+# PIL's decompression-bomb limit (twice ``Image.MAX_IMAGE_PIXELS``).
+MAX_PIXELS = 178956970
+
+# Output format -> file suffix.
+SUFFIXES = {'png': '.png', 'jpg': '.jpg'}
+
+
+class ImageReadError(ValueError):
+    """An image file exists but cannot be used as an 8-bit RGB image."""
+
+
+def read_image(path: PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as an 8-bit RGB array.
+
+    Gray and gray-alpha images are replicated to three channels, the alpha
+    channel of RGBA images is dropped, palette images give their palette
+    colours and 16-bit images are scaled to 8 bits with rounding (``/ 257``).
+    The EXIF orientation of JPEG files is applied, as ``cv2.imread`` and
+    ``mmcv.imread`` do, so the pixels line up with the annotations.
+
+    Args:
+        path (str | os.PathLike): Image file. Bytes are read with
+            ``np.fromfile``, so any path the OS accepts works.
+        max_pixels (int): Refuse images with more pixels than this, which
+            guards the float copies made downstream against decompression
+            bombs. Defaults to :data:`MAX_PIXELS`, PIL's limit.
+
+    Returns:
+        np.ndarray: uint8 image, (H, W, 3), RGB order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ImageReadError: The file is empty, cannot be decoded, has an
+            unsupported pixel type or is larger than ``max_pixels``.
+    """
+    path = os.fspath(path)
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{path}: image is missing') from None
+    if buf.size == 0:
+        raise ImageReadError(f'{path}: cannot decode an empty file')
+    try:
+        # Not IMREAD_UNCHANGED: that flag also skips the EXIF orientation.
+        img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as err:
+        raise ImageReadError(f'{path}: cannot decode ({err.err})') from err
+    if img is None:
+        raise ImageReadError(f'{path}: cannot decode (corrupt or not an '
+                             'image format that OpenCV reads)')
+    height, width = img.shape[:2]
+    if height * width > max_pixels:
+        raise ImageReadError(
+            f'{path}: image is {width}x{height} = {height * width} pixels, '
+            f'more than max_pixels={max_pixels}')
+    if img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ImageReadError(
+            f'{path}: cannot decode {img.dtype} pixels, only 8 and 16 bits')
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _replace_atomic(path: PathLike, write: Callable) -> int:
+    """Write a file through a temporary sibling and rename it into place.
+
+    Readers (and a resumed job) see either the old file or the complete new
+    one, never a partial file; on any failure the temporary file is removed
+    and ``path`` is left as it was.
+
+    Args:
+        path (str | os.PathLike): Final file; missing parents are created.
+        write (Callable): Called with the temporary binary file object; it
+            writes the content.
+
+    Returns:
+        int: Size of the written file in bytes.
+    """
+    path = os.fspath(path)
+    folder, name = osp.split(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp_path = osp.join(folder, f'.{name}.{os.getpid()}.tmp')
+    try:
+        with open(tmp_path, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+            size = f.tell()
+        os.replace(tmp_path, path)
+    except BaseException:
+        if osp.lexists(tmp_path):
+            os.remove(tmp_path)
+        raise
+    _fsync_dir(folder)
+    return size
+
+
+def _fsync_dir(folder: str) -> None:
+    """Persist a rename; folders cannot be opened for this on Windows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: PathLike, data: bytes) -> int:
+    """Write ``data`` to ``path`` atomically (temporary file + rename).
+
+    Args:
+        path (str | os.PathLike): Final file; missing parents are created.
+        data (bytes): File content.
+
+    Returns:
+        int: Number of bytes written.
+    """
+    return _replace_atomic(path, lambda f: f.write(data))
+
+
+def write_image_atomic(path: PathLike,
+                       rgb: np.ndarray,
+                       fmt: str = 'png',
+                       jpeg_quality: int = 95) -> int:
+    """Encode an RGB image and write it atomically.
+
+    PNG is lossless, so the saved pixels are exactly ``rgb``. JPEG is lossy:
+    check budgets on the decoded file, not on ``rgb``.
+
+    Args:
+        path (str | os.PathLike): Final file; missing parents are created.
+        rgb (np.ndarray): uint8 image, (H, W, 3), RGB order.
+        fmt (str): 'png' or 'jpg'. Defaults to 'png'.
+        jpeg_quality (int): JPEG quality in [0, 100], used for 'jpg'.
+            Defaults to 95.
+
+    Returns:
+        int: Number of bytes written.
+    """
+    if (not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8
+            or rgb.ndim != 3 or rgb.shape[2] != 3):
+        raise ValueError(
+            f'{path}: expected a uint8 (H, W, 3) RGB array, got '
+            f'{getattr(rgb, "dtype", type(rgb).__name__)} of shape '
+            f'{getattr(rgb, "shape", None)}')
+    if fmt not in SUFFIXES:
+        raise ValueError(
+            f'fmt must be one of {sorted(SUFFIXES)}, but got {fmt!r}')
+    if not 0 <= jpeg_quality <= 100:
+        raise ValueError(
+            f'jpeg_quality must be in [0, 100], but got {jpeg_quality}')
+    params = []
+    if fmt == 'jpg':
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    ok, buf = cv2.imencode(SUFFIXES[fmt], cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                           params)
+    if not ok:
+        raise ValueError(f'{path}: cannot encode the image as {fmt}')
+    return write_bytes_atomic(path, buf.tobytes())
+
+
+def copy_file_atomic(src: PathLike, dst: PathLike) -> int:
+    """Copy the bytes of ``src`` to ``dst`` atomically.
+
+    Only the content is copied (no permissions, times or other metadata).
+
+    Args:
+        src (str | os.PathLike): File to copy; it is only read.
+        dst (str | os.PathLike): Final file; missing parents are created.
+
+    Returns:
+        int: Number of bytes written.
+    """
+    if osp.exists(dst) and osp.samefile(src, dst):
+        # Replacing a file by a copy of itself would still swap its inode.
+        raise ValueError(f'{dst}: refusing to copy {src} onto itself')
+    with open(src, 'rb') as fsrc:
+        return _replace_atomic(dst, lambda f: shutil.copyfileobj(fsrc, f))
+
+
+def _is_within(path: str, root: str) -> bool:
+    path, root = osp.normcase(path), osp.normcase(root)
+    try:
+        return osp.commonpath([path, root]) == root
+    except ValueError:  # different drives on Windows
+        return False
+
+
+def ensure_outside(
+        out_path: PathLike,
+        protected_roots: Union[PathLike, Iterable[PathLike]]) -> None:
+    """Refuse an output path equal to or inside a source folder.
+
+    Paths are compared after ``os.path.realpath``, so symbolic links (of the
+    output or of a source) cannot smuggle writes into a source data set. A
+    source folder inside the output folder is allowed.
+
+    Args:
+        out_path (str | os.PathLike): Output folder or file; it need not
+            exist yet.
+        protected_roots (str | os.PathLike | Iterable): Source folder(s)
+            that must stay untouched.
+
+    Raises:
+        ValueError: ``out_path`` is equal to or inside a source folder.
+    """
+    if isinstance(protected_roots, (str, os.PathLike)):
+        protected_roots = [protected_roots]
+    real_out = osp.realpath(out_path)
+    for root in protected_roots:
+        if _is_within(real_out, osp.realpath(root)):
+            raise ValueError(
+                f'output {out_path} is inside the source folder {root} '
+                f'(resolved: {real_out}); sources are read-only, choose an '
+                'output folder outside them')
+
+
+def output_path(src_path: PathLike, src_root: PathLike, out_root: PathLike,
+                fmt: str) -> str:
+    """Mirror a source file's place under ``src_root`` below ``out_root``.
+
+    Args:
+        src_path (str | os.PathLike): Source image under ``src_root``.
+        src_root (str | os.PathLike): Source folder.
+        out_root (str | os.PathLike): Output folder.
+        fmt (str): Output format, 'png' or 'jpg'; it sets the suffix.
+
+    Returns:
+        str: ``out_root/<path relative to src_root>`` with the suffix
+        replaced by '.png' or '.jpg', e.g. ``a/b.jpeg`` -> ``a/b.png``.
+
+    Raises:
+        ValueError: ``src_path`` is not strictly inside ``src_root``, or
+            ``fmt`` is unknown.
+    """
+    if fmt not in SUFFIXES:
+        raise ValueError(
+            f'fmt must be one of {sorted(SUFFIXES)}, but got {fmt!r}')
+    src_abs, root_abs = osp.abspath(src_path), osp.abspath(src_root)
+    if src_abs == root_abs or not _is_within(src_abs, root_abs):
+        raise ValueError(f'{src_path} is not inside {src_root}')
+    rel = osp.relpath(src_abs, root_abs)
+    return osp.join(os.fspath(out_root), osp.splitext(rel)[0] + SUFFIXES[fmt])

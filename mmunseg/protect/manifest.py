@@ -1,0 +1,282 @@
+"""Per-image records of a protect job (JSON Lines): what lets a killed job
+resume where it stopped and what its final report is made of.
+
+Each record is one JSON object on one line, keyed by ``file`` (the output
+path relative to the output folder). A line counts only once its newline is
+written, so a job killed mid-line leaves a partial last line that readers
+ignore and the next :class:`ManifestWriter` removes. JSON cannot hold
+infinity, so the PSNR of an image identical to its original is stored as
+None.
+"""
+import json
+import os
+import os.path as osp
+from collections import Counter
+from typing import Dict, Iterable, List, Mapping, Optional, Union
+
+import numpy as np
+
+from .image_io import PathLike, write_bytes_atomic
+from .quality import budget_levels
+
+# How summary_line names the statuses other than 'protected', in its order.
+_STATUS_WORDS = {
+    'failed': 'failed',
+    'skipped_empty_mask': 'empty mask',
+    'copied': 'copied',
+}
+
+
+def _to_builtin(obj):
+    """Let records hold numpy scalars, e.g. a PSNR computed by numpy."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f'{type(obj).__name__} is not JSON serializable')
+
+
+def _encode(record: dict) -> str:
+    if not isinstance(record.get('file'), str):
+        raise ValueError(f'a manifest record needs a str "file": {record!r}')
+    try:
+        return json.dumps(
+            record, ensure_ascii=False, allow_nan=False,
+            default=_to_builtin) + '\n'
+    except ValueError as err:
+        raise ValueError(f'record of {record["file"]}: {err} (store an '
+                         'infinite PSNR as None)') from err
+
+
+def _drop_partial_line(path: str) -> None:
+    """Cut a file back to its last newline, the end of its last record."""
+    with open(path, 'rb+') as f:
+        end = f.seek(0, os.SEEK_END)
+        pos = end
+        while pos > 0:
+            start = max(0, pos - 65536)
+            f.seek(start)
+            newline = f.read(pos - start).rfind(b'\n')
+            if newline >= 0:
+                pos = start + newline + 1
+                break
+            pos = start
+        if pos < end:
+            f.truncate(pos)
+
+
+class ManifestWriter:
+    """Append records to a JSONL manifest, one durable line per record.
+
+    Every line is flushed and fsynced as it is written, so a killed job
+    loses at most the record it was writing. An existing manifest is
+    appended to (a resumed job); a partial last line left by a kill is
+    removed first. A later record of the same ``file`` supersedes earlier
+    ones. One writer per file: ranks write their own manifests and
+    :func:`merge_manifests` joins them.
+
+    Args:
+        path (str | os.PathLike): Manifest file; missing parents are
+            created.
+
+    Example:
+        >>> with ManifestWriter('out/manifest.rank0.jsonl') as writer:
+        ...     writer.write(dict(file='a.png', status='protected'))
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = os.fspath(path)
+        os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
+        if osp.exists(self.path):
+            _drop_partial_line(self.path)
+        self._file = open(self.path, 'a', encoding='utf-8', newline='\n')
+
+    def write(self, record: dict) -> None:
+        """Append one record and make it durable.
+
+        Args:
+            record (dict): JSON-serializable record with a str ``file``;
+                numpy scalars are converted, NaN and infinity are refused.
+        """
+        self._file.write(_encode(record))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> 'ManifestWriter':
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def load_manifest(path: PathLike) -> Dict[str, dict]:
+    """Read a JSONL manifest.
+
+    Args:
+        path (str | os.PathLike): Manifest file.
+
+    Returns:
+        dict[str, dict]: Records keyed by their ``file``, the last record of
+        a file winning (a retried image). A partial last line without a
+        newline (a killed job) is ignored; blank lines are skipped.
+
+    Raises:
+        ValueError: A complete line is not a JSON object with a str
+            ``file``; the message gives the path and line number.
+    """
+    path = os.fspath(path)
+    with open(path, 'rb') as f:
+        lines = f.read().split(b'\n')
+    # The last element follows the last newline: empty or a partial line.
+    records = {}
+    for lineno, line in enumerate(lines[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise ValueError(
+                f'{path}:{lineno}: corrupt manifest line ({err})') from None
+        if not isinstance(record, dict) or not isinstance(
+                record.get('file'), str):
+            raise ValueError(f'{path}:{lineno}: manifest line is not a record '
+                             'with a str "file"')
+        records[record['file']] = record
+    return records
+
+
+def merge_manifests(paths: Iterable[PathLike],
+                    out_path: PathLike) -> List[str]:
+    """Join per-rank manifests into one, sorted by ``file``.
+
+    The merged file is written atomically, so ``out_path`` may be one of
+    ``paths``.
+
+    Args:
+        paths (Iterable[str | os.PathLike]): Manifests, in increasing
+            precedence: a file recorded in several keeps the record of the
+            last one.
+        out_path (str | os.PathLike): Merged manifest.
+
+    Returns:
+        list[str]: Sorted ``file`` values recorded in more than one of
+        ``paths``; these point at overlapping shards.
+    """
+    merged = {}
+    seen = Counter()
+    for path in paths:
+        records = load_manifest(path)
+        seen.update(records.keys())
+        merged.update(records)
+    data = ''.join(_encode(merged[file]) for file in sorted(merged))
+    write_bytes_atomic(out_path, data.encode('utf-8'))
+    return sorted(file for file, count in seen.items() if count > 1)
+
+
+def _stats(values: List[float]) -> Optional[Dict[str, float]]:
+    if not values:
+        return None
+    return dict(mean=float(np.mean(values)), min=float(np.min(values)))
+
+
+def summarize(records: Union[Iterable[dict], Mapping[str, dict]],
+              eps_object: float, eps_background: float) -> dict:
+    """Totals of a protect job.
+
+    Args:
+        records (Iterable[dict] | Mapping[str, dict]): Records, or the dict
+            returned by :func:`load_manifest`.
+        eps_object (float): Object budget of the job, in [0, 1] units.
+        eps_background (float): Background budget, in [0, 1] units.
+
+    Returns:
+        dict: With keys
+
+        - ``total`` (int): Number of records.
+        - ``counts`` (dict[str, int]): Records per ``status``.
+        - ``linf_object``, ``linf_background`` (int | None): Largest
+          achieved L-inf over all records, in grey levels.
+        - ``allowed_object``, ``allowed_background`` (int): The budgets in
+          grey levels, ``floor(255 * eps)``.
+        - ``over_budget`` (list[str]): Sorted files whose L-inf exceeds the
+          budget of its region.
+        - ``budget_ok`` (bool): Whether ``over_budget`` is empty.
+        - ``psnr``, ``ssim`` (dict | None): ``mean`` and ``min`` over
+          protected records, None when there are none. PSNR of None
+          (identical images) is left out.
+    """
+    if isinstance(records, Mapping):
+        records = records.values()
+    records = list(records)
+    allowed = dict(
+        object=budget_levels(eps_object),
+        background=budget_levels(eps_background))
+    linf = dict(object=None, background=None)
+    over_budget = set()
+    for record in records:
+        for region in linf:
+            value = record.get(f'linf_{region}')
+            if value is None:
+                continue
+            if linf[region] is None or value > linf[region]:
+                linf[region] = value
+            if value > allowed[region]:
+                over_budget.add(record['file'])
+    protected = [r for r in records if r.get('status') == 'protected']
+    return dict(
+        total=len(records),
+        counts=dict(Counter(r.get('status') for r in records)),
+        linf_object=linf['object'],
+        linf_background=linf['background'],
+        allowed_object=allowed['object'],
+        allowed_background=allowed['background'],
+        over_budget=sorted(over_budget),
+        budget_ok=not over_budget,
+        psnr=_stats(
+            [r['psnr'] for r in protected if r.get('psnr') is not None]),
+        ssim=_stats(
+            [r['ssim'] for r in protected if r.get('ssim') is not None]))
+
+
+def summary_line(summary: dict) -> str:
+    """One human-readable line from :func:`summarize`'s result.
+
+    Example:
+        ``protected 120/123 images (2 failed, 1 empty mask): L-inf object
+        8/8, background 2/2 grey levels; PSNR 38.1 dB (min 36.0), SSIM
+        0.962 (min 0.930)``
+
+    Args:
+        summary (dict): Result of :func:`summarize`.
+
+    Returns:
+        str: The line, without a trailing newline.
+    """
+    counts = summary['counts']
+    others = [s for s in _STATUS_WORDS if counts.get(s)]
+    others += sorted(
+        (s for s in counts if s != 'protected' and s not in _STATUS_WORDS),
+        key=str)
+    line = (f"protected {counts.get('protected', 0)}/{summary['total']} "
+            'images')
+    if others:
+        line += ' ({})'.format(', '.join(
+            f'{counts[s]} {_STATUS_WORDS.get(s, str(s).replace("_", " "))}'
+            for s in others))
+
+    def levels(region):
+        achieved = summary[f'linf_{region}']
+        achieved = '-' if achieved is None else achieved
+        return f"{region} {achieved}/{summary[f'allowed_{region}']}"
+
+    line += (f": L-inf {levels('object')}, {levels('background')} "
+             'grey levels')
+    if not summary['budget_ok']:
+        line += f" (OVER BUDGET in {len(summary['over_budget'])} images)"
+    psnr, ssim = summary['psnr'], summary['ssim']
+    line += '; PSNR ' + ('n/a' if psnr is None else
+                         f"{psnr['mean']:.1f} dB (min {psnr['min']:.1f})")
+    line += ', SSIM ' + ('n/a' if ssim is None else
+                         f"{ssim['mean']:.3f} (min {ssim['min']:.3f})")
+    return line

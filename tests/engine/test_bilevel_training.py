@@ -1,0 +1,102 @@
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmunseg.engine import BilevelSchedule
+from mmunseg.utils import load_checkpoint_file
+from tests.utils import REPO_ROOT, write_micro_train_config
+
+
+def test_paper_schedule_surrogate_epochs():
+    schedule = BilevelSchedule(surrogate=1, generator=3)
+    surrogate = [e for e in range(27) if schedule.phase(e) == 'surrogate']
+    assert surrogate == [0, 4, 8, 12, 16, 20, 24]
+    assert schedule.count('generator', 27) == 20
+    assert BilevelSchedule(2, 1).phase(1) == 'surrogate'
+    with pytest.raises(ValueError, match='>= 1'):
+        BilevelSchedule(0, 3)
+
+
+def adam_steps(optim_wrapper):
+    """Adam's step count of the first parameter with state."""
+    state = optim_wrapper.optimizer.state
+    return int(next(iter(state.values()))['step']) if state else 0
+
+
+def run(cfg_path, work_dir, **options):
+    cfg = Config.fromfile(cfg_path)
+    cfg.work_dir = str(work_dir)
+    cfg.merge_from_dict(options)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def test_save_and_resume_restores_both_players(tmp_path):
+    cfg_path = write_micro_train_config(tmp_path / 'micro.py', max_epochs=2)
+    first = run(cfg_path, tmp_path / 'run')
+    steps_per_epoch = len(first.train_dataloader)
+    checkpoint = load_checkpoint_file(str(tmp_path / 'run' / 'epoch_2.pth'))
+    assert set(checkpoint['optimizer']) == {'generator', 'surrogate'}
+    assert set(checkpoint['param_schedulers']) == {'generator', 'surrogate'}
+    assert checkpoint['meta']['epoch'] == 2
+
+    # Resume to 3 epochs: epoch index 2 is a generator epoch.
+    resumed = run(
+        cfg_path,
+        tmp_path / 'run',
+        resume=True,
+        load_from=str(tmp_path / 'run' / 'epoch_2.pth'),
+        train_cfg=dict(max_epochs=3))
+    assert resumed.epoch == 3
+    assert resumed.model.phase == 'generator'
+    optim = resumed.optim_wrapper
+    # Restored states: the surrogate did not step after resuming; the
+    # generator continued from its own count.
+    assert adam_steps(optim['surrogate']) == steps_per_epoch
+    assert adam_steps(optim['generator']) == 2 * steps_per_epoch
+    log = open(resumed.logger.log_file).read()
+    assert 'resumed epoch: 2' in log
+    assert 'bilevel: epoch 3 trains the generator' in log
+
+
+@pytest.mark.slow
+def test_two_process_distributed_training(tmp_path):
+    cfg_path = write_micro_train_config(
+        tmp_path / 'micro.py', max_epochs=2, num_images=8)
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    result = subprocess.run([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        '--master_port=29517',
+        osp.join(REPO_ROOT, 'tools', 'train.py'), cfg_path, '--work-dir',
+        str(tmp_path / 'dist'), '--launcher', 'pytorch'
+    ],
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "'world_size': 2" in output or 'world_size: 2' in output or \
+        'Distributed launcher: pytorch' in output
+    checkpoint = load_checkpoint_file(str(tmp_path / 'dist' / 'epoch_2.pth'))
+    # 8 images over 2 ranks with batch 2: 2 iterations per epoch.
+    assert checkpoint['meta']['iter'] == 4
+    assert torch.is_tensor(
+        checkpoint['state_dict']['generator.noise_head.noise_token.weight'])
+
+
+def test_checkpoint_keys_adapt_to_the_loading_run_wrapping():
+    from mmunseg.engine.hooks import SafeResumeHook
+    adapt = SafeResumeHook._adapt
+    assert adapt('generator.module.noise_head.w', set()) == \
+        'generator.noise_head.w'
+    assert adapt('generator.noise_head.w', {'generator'}) == \
+        'generator.module.noise_head.w'
+    assert adapt('surrogate.x', {'generator'}) == 'surrogate.x'
