@@ -2,6 +2,7 @@
 # Create (or reuse) the virtual environment with the verified stack and install mmunseg.
 #
 #   tools/setup_env.sh [VENV_DIR]
+#   tools/setup_env.sh --key      # print the requirements' hash and exit
 #
 # VENV_DIR defaults to $MMUNSEG_VENV, else .venv in the repository. The environment is
 # stamped with a hash of requirements/*.txt and this script: a second run with the same
@@ -12,7 +13,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${1:-${MMUNSEG_VENV:-$ROOT/.venv}}
+VENV=${MMUNSEG_VENV:-$ROOT/.venv}
+[ "${1:-}" != --key ] && VENV=${1:-$VENV}
 CACHE=${MMUNSEG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmunseg}
 PYTHON=${PYTHON:-python3}
 
@@ -80,6 +82,10 @@ create_env() {
 }
 
 main() {
+  if [ "${1:-}" = --key ]; then
+    env_key
+    return
+  fi
   local stamp
   stamp=$VENV/.mmunseg-env-$(env_key)
   if [ -f "$stamp" ]; then
@@ -91,7 +97,8 @@ main() {
   # Cheap, and keeps the editable install pointing at this checkout even when the
   # environment is shared between clones (as CI does).
   "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+  touch "$VENV"  # marks it as in use for cache pruning
   log "ready: $VENV"
 }
 
-main
+main "$@"

@@ -1,0 +1,276 @@
+"""Protect the images of a dataset: noise, budget, quantise, verify, write."""
+import os.path as osp
+import time
+import zlib
+
+import numpy as np
+import torch
+from mmengine.utils import ProgressBar
+
+from ..models.budget import budget_map, scale_noise
+from .image_io import ImageReadError, read_image, write_image_atomic
+from .manifest import ManifestWriter
+from .methods import Prompt
+from .objects import PROMPT_MODES, union
+from .quality import check_budget, psnr, quantize_within_budget, ssim
+
+
+def mirrored_path(path, root, out_dir, suffix=None):
+    """``out_dir / relpath(path, root)``, optionally with a new suffix."""
+    relative = osp.relpath(osp.abspath(path), osp.abspath(root))
+    if relative.startswith('..'):
+        raise ValueError(f'{path} is not inside the dataset root {root}')
+    if suffix is not None:
+        relative = osp.splitext(relative)[0] + suffix
+    return osp.join(out_dir, relative)
+
+
+def stable_seed(key):
+    """A seed that depends only on a sample's name (resume-safe)."""
+    return zlib.crc32(key.encode())
+
+
+def prompts_for(mode, objects, object_mask, key, num_points=10):
+    """The generator calls one image needs, as (region, Prompt) pairs.
+
+    ``region`` is None for the call whose noise covers the whole image; the
+    per-object calls of ``per-class`` / ``per-instance`` override the noise
+    inside their own object.
+    """
+    calls = []
+    if mode == 'box':
+        ys, xs = np.nonzero(object_mask)
+        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
+        return [(None, Prompt(box=box))]
+    if mode == 'points':
+        ys, xs = np.nonzero(object_mask)
+        rng = np.random.default_rng(stable_seed(key))
+        pick = rng.choice(
+            len(xs), num_points, replace=len(xs) < num_points)
+        points = np.stack([xs[pick], ys[pick]], axis=1).astype(np.float32)
+        return [(None, Prompt(points=points))]
+    calls.append((None, Prompt(mask=object_mask)))
+    if mode in ('per-class', 'per-instance'):
+        calls += [(mask, Prompt(mask=mask)) for mask in objects.values()]
+    return calls
+
+
+class Protector:
+    """Writes a protected copy of dataset images, resumable and verified.
+
+    Args:
+        method (NoiseMethod): Where unit-range noise comes from.
+        out_dir (str): Output root; the dataset's layout is mirrored there.
+        eps_object (float): L-inf budget on objects, in [0, 1] units.
+        eps_background (float): L-inf budget elsewhere.
+        prompt_mode (str): One of :data:`PROMPT_MODES`.
+        fmt (str): ``png`` (lossless, default) or ``jpg``.
+        jpeg_quality (int): JPEG quality when ``fmt='jpg'``.
+        batch_size (int): Generator calls per forward pass.
+        ignore_index (int): Unlabelled value of semantic maps.
+        background_ids (Sequence[int]): Semantic classes that are not
+            objects.
+        automatic_objects (callable, optional): Image -> dict of masks, for
+            ``prompt_mode='everything'``.
+        resume (bool): Skip images the manifest records as done.
+    """
+
+    def __init__(self,
+                 method,
+                 out_dir,
+                 eps_object,
+                 eps_background,
+                 prompt_mode='union',
+                 fmt='png',
+                 jpeg_quality=95,
+                 batch_size=4,
+                 ignore_index=255,
+                 background_ids=(),
+                 automatic_objects=None,
+                 resume=False):
+        if prompt_mode not in PROMPT_MODES:
+            raise ValueError(f'prompt mode must be one of {PROMPT_MODES}, '
+                             f'got {prompt_mode!r}')
+        if prompt_mode == 'everything' and automatic_objects is None:
+            raise ValueError('prompt mode "everything" needs SAM automatic '
+                             'masks (the UnSeg generator method)')
+        for name, eps in (('eps_object', eps_object), ('eps_background',
+                                                        eps_background)):
+            if not 0 <= eps <= 1:
+                raise ValueError(f'{name} must be in [0, 1] (e.g. 8/255), '
+                                 f'got {eps}')
+        if fmt not in ('png', 'jpg'):
+            raise ValueError(f'format must be png or jpg, got {fmt!r}')
+        self.method = method
+        self.out_dir = out_dir
+        self.eps_object = eps_object
+        self.eps_background = eps_background
+        self.prompt_mode = prompt_mode
+        self.fmt = fmt
+        self.jpeg_quality = jpeg_quality
+        self.batch_size = max(1, batch_size)
+        self.ignore_index = ignore_index
+        self.background_ids = tuple(background_ids)
+        self.automatic_objects = automatic_objects
+        self.resume = resume
+
+    def output_file(self, item):
+        return mirrored_path(item.img_path, item.root, self.out_dir,
+                             '.' + self.fmt)
+
+    def run(self, items, manifest_path, done=None, show_progress=True):
+        """Protect ``items``; one manifest record per item.
+
+        Args:
+            items (list[ProtectItem]): What to protect (this rank's share).
+            manifest_path (str): JSONL file the records are appended to.
+            done (dict, optional): Records of earlier runs by file; with
+                ``resume`` their finished images are skipped.
+            show_progress (bool): Show a progress bar with ETA.
+
+        Returns:
+            dict[str, int]: Counts of the statuses written in this run.
+        """
+        done = done or {}
+        if done and not self.resume:
+            raise FileExistsError(
+                f'{self.out_dir} holds a previous run\'s manifest: pass '
+                '--resume to continue it, or choose another --out-dir')
+        todo = []
+        for item in items:
+            file = osp.relpath(self.output_file(item), self.out_dir)
+            record = done.get(file)
+            if record and record['status'] != 'failed' and osp.isfile(
+                    self.output_file(item)):
+                continue
+            if not self.resume and osp.exists(self.output_file(item)):
+                raise FileExistsError(
+                    f'{self.output_file(item)} exists and would be '
+                    'overwritten; pass --resume or another --out-dir')
+            todo.append(item)
+        counts = {}
+        progress = ProgressBar(len(todo)) if show_progress and todo else None
+        with ManifestWriter(manifest_path) as manifest:
+            for start in range(0, len(todo), self.batch_size):
+                for record in self._protect_batch(
+                        todo[start:start + self.batch_size]):
+                    manifest.write(record)
+                    counts[record['status']] = counts.get(
+                        record['status'], 0) + 1
+                    if progress is not None:
+                        progress.update()
+        if progress is not None:
+            print(flush=True)
+        return counts
+
+    def _record(self, item, status, **fields):
+        record = dict(
+            file=osp.relpath(self.output_file(item), self.out_dir),
+            source=item.img_path,
+            status=status,
+            linf_object=None,
+            linf_background=None,
+            psnr=None,
+            ssim=None,
+            error=None,
+            eps_object=self.eps_object,
+            eps_background=self.eps_background,
+            prompt=self.prompt_mode)
+        record.update(fields)
+        return record
+
+    def _load(self, item):
+        """Image, object masks and their union; raises on bad input."""
+        image = read_image(item.img_path)
+        if self.prompt_mode == 'everything':
+            objects = self.automatic_objects(image)
+        else:
+            objects = item.objects(self.ignore_index, self.background_ids)
+        for name, mask in objects.items():
+            if mask.shape != image.shape[:2]:
+                raise ValueError(
+                    f'{item.seg_map_path or item.img_path}: annotation is '
+                    f'{mask.shape[1]}x{mask.shape[0]} but the image '
+                    f'{item.img_path} is {image.shape[1]}x{image.shape[0]}')
+        return image, objects, union(objects.values(), image.shape[:2])
+
+    def _protect_batch(self, items):
+        calls, loaded, records = [], {}, {}
+        for index, item in enumerate(items):
+            try:
+                image, objects, object_mask = self._load(item)
+            except (OSError, ValueError, ImageReadError) as error:
+                records[index] = self._record(
+                    item, 'failed', error=str(error))
+                continue
+            if not object_mask.any():
+                # Nothing to protect: the original pixels, re-encoded
+                # losslessly so the copy has one uniform format.
+                write_image_atomic(
+                    self.output_file(item), image, self.fmt,
+                    self.jpeg_quality)
+                records[index] = self._record(item, 'copied_empty_mask')
+                continue
+            loaded[index] = (image, object_mask)
+            key = osp.relpath(item.img_path, item.root)
+            for region, prompt in prompts_for(self.prompt_mode, objects,
+                                              object_mask, key):
+                calls.append((index, region, prompt))
+        noises = {}
+        started = time.perf_counter()
+        for start in range(0, len(calls), self.batch_size):
+            chunk = calls[start:start + self.batch_size]
+            outputs = self.method.generate(
+                [loaded[index][0] for index, _, _ in chunk],
+                [prompt for _, _, prompt in chunk])
+            for (index, region, _), noise in zip(chunk, outputs):
+                if region is None:
+                    noises[index] = noise.copy()
+                else:
+                    noises[index][region] = noise[region]
+        seconds = (time.perf_counter() - started) / max(len(loaded), 1)
+        for index, (image, object_mask) in loaded.items():
+            records[index] = self._finish(items[index], image, object_mask,
+                                          noises[index], seconds)
+        return [records[index] for index in sorted(records)]
+
+    def _finish(self, item, image, object_mask, noise, seconds):
+        """Budget (fp32), quantise, verify, write; the item's record."""
+        mask = torch.from_numpy(object_mask)[None, None].float()
+        delta = scale_noise(
+            torch.from_numpy(noise).permute(2, 0, 1)[None].float(), mask,
+            self.eps_object, self.eps_background)[0].permute(1, 2, 0).numpy()
+        budget = budget_map(mask, self.eps_object,
+                            self.eps_background)[0, 0].numpy()
+        protected = quantize_within_budget(
+            image,
+            image.astype(np.float32) + 255 * delta, budget)
+        path = self.output_file(item)
+        write_image_atomic(path, protected, self.fmt, self.jpeg_quality)
+        if self.fmt == 'jpg':
+            # JPEG is lossy: what counts is what a reader decodes. Its
+            # compression may exceed the budget, which the record shows.
+            protected = read_image(path)
+            linf = check_budget(image, protected, object_mask, 1, 1)
+        else:
+            linf = check_budget(image, protected, object_mask,
+                                self.eps_object, self.eps_background)
+        value = psnr(image, protected)
+        return self._record(
+            item,
+            'protected',
+            linf_object=linf['object'],
+            linf_background=linf['background'],
+            psnr=None if np.isinf(value) else round(float(value), 3),
+            ssim=round(float(ssim(image, protected)), 5),
+            seconds=round(seconds, 4))
+
+
+def shard(items, rank, world_size):
+    """Every ``world_size``-th item from ``rank``: no gaps, no overlaps."""
+    return items[rank::world_size]
+
+
+def manifest_shard_path(out_dir, rank):
+    """Where one rank appends its records while the job runs."""
+    return osp.join(out_dir, '.mmunseg', f'manifest.rank{rank}.jsonl')

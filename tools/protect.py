@@ -1,0 +1,298 @@
+"""Write an unlearnable (protected) copy of a dataset.
+
+    python tools/protect.py DATASET_CONFIG GENERATOR_CKPT --out-dir DIR
+        [--splits train] [--prompt union] [--budget paper|medical|train]
+        [--eps-object 8/255] [--eps-background 2/255] [--format png|jpg]
+        [--batch-size 4] [--device cpu|cuda] [--resume] [--vis N]
+
+DATASET_CONFIG is an MMSeg or MMDet dataset config. The copy mirrors the
+dataset's folders under DIR (images as lossless PNG by default), with the
+annotations unchanged, a manifest (per image: achieved L-inf per region,
+PSNR, SSIM), a summary and ``protected_dataset.py``, a config that trains on
+the copy. Nothing is written into the source dataset.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import warnings
+from fractions import Fraction
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+from mmunseg.protect import (PROMPT_MODES, Protector,  # noqa: E402
+                             UniformNoise, UnSegGenerator,
+                             background_class_ids, copy_annotations,
+                             ensure_outside, load_manifest, load_split,
+                             manifest_shard_path, merge_manifests, shard,
+                             summarize, summary_line, write_config_override,
+                             write_panels)
+from mmunseg.utils import register_all_modules  # noqa: E402
+
+# Object / background budgets of the paper, in [0, 1] units.
+BUDGETS = {
+    'paper': (8 / 255, 2 / 255),
+    'medical': (4 / 255, 1 / 255),
+    'train': (1 / 255, 0.25 / 255),
+}
+
+
+def budget_value(text):
+    """``8/255``, ``0.0314`` or ``8`` (grey levels when > 1)."""
+    try:
+        value = float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(
+            f'budget {text!r} is not a number such as 8/255')
+    if value > 1:
+        value /= 255
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f'budget {text} is negative')
+    return value
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Protect a dataset with unlearnable noise')
+    parser.add_argument('config', help='MMSeg / MMDet dataset config')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        help='trained generator (training checkpoint or exported file); '
+        'not needed for --method uniform')
+    parser.add_argument('--out-dir', required=True, help='output root')
+    parser.add_argument(
+        '--splits',
+        nargs='+',
+        default=['train'],
+        help='dataloaders to protect: train, val, test')
+    parser.add_argument(
+        '--method',
+        choices=['unseg', 'uniform'],
+        default='unseg',
+        help='UnSeg generator, or uniform random noise (the control)')
+    parser.add_argument(
+        '--generator-config',
+        help='training config of the generator, if the checkpoint does not '
+        'record it')
+    parser.add_argument(
+        '--prompt',
+        choices=PROMPT_MODES,
+        default='union',
+        help='objects to prompt: union of labelled objects (paper), one '
+        'call per class / instance, a box or points of the union, or '
+        'SAM\'s automatic masks for unlabelled images')
+    parser.add_argument(
+        '--budget',
+        choices=sorted(BUDGETS),
+        default='paper',
+        help='preset object/background budgets: paper 8/255 and 2/255, '
+        'medical 4/255 and 1/255')
+    parser.add_argument('--eps-object', type=budget_value)
+    parser.add_argument('--eps-background', type=budget_value)
+    parser.add_argument(
+        '--background-classes',
+        nargs='*',
+        type=int,
+        help='semantic class ids that are not objects (default: classes '
+        'named "background")')
+    parser.add_argument('--ignore-index', type=int, default=255)
+    parser.add_argument('--format', choices=['png', 'jpg'], default='png')
+    parser.add_argument('--jpeg-quality', type=int, default=95)
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        help='cpu or cuda')
+    parser.add_argument(
+        '--no-antialias',
+        action='store_true',
+        help='resize to the generator input without anti-aliasing, as the '
+        'released code does')
+    parser.add_argument(
+        '--limit',
+        type=int,
+        help='protect only the first N images of each split (a trial run)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--resume', action='store_true', help='skip finished images')
+    parser.add_argument(
+        '--vis', type=int, default=0, help='write N side-by-side panels')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def init_distributed(launcher):
+    """(rank, world size); torchrun processes join one group."""
+    if launcher == 'none':
+        return 0, 1
+    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def build_method(args, device):
+    if args.method == 'uniform':
+        return UniformNoise(seed=args.seed)
+    if args.checkpoint is None:
+        raise SystemExit('protect.py: the unseg method needs GENERATOR_CKPT')
+    generator_cfg = None
+    if args.generator_config:
+        generator_cfg = Config.fromfile(
+            args.generator_config).model.generator.to_dict()
+    return UnSegGenerator(
+        args.checkpoint,
+        generator_cfg=generator_cfg,
+        device=device,
+        antialias=not args.no_antialias)
+
+
+def automatic_objects(method):
+    """SAM's automatic masks over the generator's own (frozen) SAM."""
+    from segment_anything import SamAutomaticMaskGenerator
+    from segment_anything.modeling import Sam
+    generator = method.generator
+    sam = Sam(generator.image_encoder, generator.prompt_encoder,
+              generator.mask_decoder, [123.675, 116.28, 103.53],
+              [58.395, 57.12, 57.375]).eval()
+    amg = SamAutomaticMaskGenerator(sam, points_per_side=16)
+
+    def objects(image):
+        with torch.no_grad():
+            masks = amg.generate(image)
+        return {f'auto_{i}': m['segmentation'] for i, m in enumerate(masks)}
+
+    return objects
+
+
+def previous_records(out_dir):
+    """Every record earlier runs left, merged or still per rank."""
+    done = {}
+    merged = osp.join(out_dir, 'manifest.jsonl')
+    shards = osp.join(out_dir, '.mmunseg')
+    paths = [merged] if osp.isfile(merged) else []
+    if osp.isdir(shards):
+        paths += sorted(
+            osp.join(shards, name) for name in os.listdir(shards)
+            if name.endswith('.jsonl'))
+    for path in paths:
+        done.update(load_manifest(path))
+    return done
+
+
+def main():
+    args = parse_args()
+    register_all_modules(init_default_scope_to_mmunseg=False)
+    rank, world_size = init_distributed(args.launcher)
+    eps_object, eps_background = BUDGETS[args.budget]
+    eps_object = args.eps_object if args.eps_object is not None \
+        else eps_object
+    eps_background = args.eps_background \
+        if args.eps_background is not None else eps_background
+    if args.format == 'jpg' and rank == 0:
+        warnings.warn('JPEG output re-compresses the protected images: it '
+                      'weakens the protection (the paper\'s JPEG defense) '
+                      'and the L-inf bound is no longer guaranteed. Use '
+                      'PNG unless you must.')
+
+    cfg = Config.fromfile(args.config)
+    splits = [s for name in args.splits for s in load_split(cfg, name)]
+    if args.limit is not None:
+        for split in splits:
+            split.items = split.items[:args.limit]
+    out_dir = osp.abspath(args.out_dir)
+    ensure_outside(out_dir, [split.root for split in splits])
+    items = [item for split in splits for item in split.items]
+    classes = cfg.get('metainfo', {}).get('classes') or \
+        splits[0].dataset_cfg.get('metainfo', {}).get('classes')
+    background_ids = args.background_classes \
+        if args.background_classes is not None \
+        else background_class_ids(classes)
+
+    method = build_method(args, args.device)
+    protector = Protector(
+        method,
+        out_dir,
+        eps_object,
+        eps_background,
+        prompt_mode=args.prompt,
+        fmt=args.format,
+        jpeg_quality=args.jpeg_quality,
+        batch_size=args.batch_size,
+        ignore_index=args.ignore_index,
+        background_ids=background_ids,
+        automatic_objects=automatic_objects(method)
+        if args.prompt == 'everything' else None,
+        resume=args.resume)
+    outputs = [protector.output_file(item) for item in items]
+    if len(set(outputs)) != len(outputs):
+        raise SystemExit('protect.py: two source images map to the same '
+                         'output file (same name, different suffix)')
+    done = previous_records(out_dir)
+    if rank == 0:
+        print(f'protecting {len(items)} images of {args.splits} with '
+              f'{args.method} ({args.prompt} prompt), eps object '
+              f'{eps_object * 255:.2f}/255, background '
+              f'{eps_background * 255:.2f}/255 -> {out_dir}')
+    protector.run(
+        shard(items, rank, world_size),
+        manifest_shard_path(out_dir, rank),
+        done=done,
+        show_progress=rank == 0)
+    if world_size > 1:
+        dist.barrier()
+    if rank != 0:
+        return
+
+    shard_dir = osp.dirname(manifest_shard_path(out_dir, 0))
+    manifest = osp.join(out_dir, 'manifest.jsonl')
+    merge_manifests(
+        ([manifest] if osp.isfile(manifest) else []) + sorted(
+            osp.join(shard_dir, n) for n in os.listdir(shard_dir)),
+        manifest)
+    for name in os.listdir(shard_dir):
+        os.remove(osp.join(shard_dir, name))
+    records = load_manifest(manifest)
+    for split in splits:
+        copy_annotations(split, out_dir, args.format)
+    config_path = write_config_override(args.config, splits, out_dir,
+                                        args.format)
+    summary = summarize(records, eps_object, eps_background)
+    summary.update(
+        method=args.method,
+        prompt=args.prompt,
+        splits=args.splits,
+        format=args.format,
+        source_config=osp.abspath(args.config),
+        dataset_config=config_path)
+    with open(osp.join(out_dir, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    if args.vis:
+        by_file = {
+            osp.relpath(protector.output_file(item), out_dir): item
+            for item in items
+        }
+        write_panels(
+            sorted(records.values(), key=lambda r: r['file']), by_file,
+            out_dir, osp.join(out_dir, 'vis'), args.vis,
+            dict(
+                ignore_index=args.ignore_index,
+                background_ids=background_ids))
+    failed = [r for r in records.values() if r['status'] == 'failed']
+    for record in failed[:10]:
+        print(f'skipped {record["source"]}: {record["error"]}')
+    print(summary_line(summary))
+    print(f'dataset config of the protected copy: {config_path}')
+
+
+if __name__ == '__main__':
+    main()
