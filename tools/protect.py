@@ -121,6 +121,11 @@ def parse_args():
     parser.add_argument(
         '--resume', action='store_true', help='skip finished images')
     parser.add_argument(
+        '--save-noise',
+        action='store_true',
+        help='also keep each perturbation under DIR/noise for the '
+        'AddUnlearnableNoise transform')
+    parser.add_argument(
         '--vis', type=int, default=0, help='write N side-by-side panels')
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch'], default='none')
@@ -232,7 +237,8 @@ def main():
         background_ids=background_ids,
         automatic_objects=automatic_objects(method)
         if args.prompt == 'everything' else None,
-        resume=args.resume)
+        resume=args.resume,
+        save_noise=args.save_noise)
     outputs = [protector.output_file(item) for item in items]
     if len(set(outputs)) != len(outputs):
         raise SystemExit('protect.py: two source images map to the same '

@@ -1,8 +1,10 @@
 from .folder_dataset import FolderMaskDataset
-from .transforms import (LargeScaleJitter, LoadImageAndMask, PackUnSegInputs,
+from .transforms import (AddUnlearnableNoise, GenerateUnlearnableNoise,
+                         LargeScaleJitter, LoadImageAndMask, PackUnSegInputs,
                          RandomHorizontalFlip, ResizePad)
 
 __all__ = [
     'FolderMaskDataset', 'LoadImageAndMask', 'RandomHorizontalFlip',
-    'LargeScaleJitter', 'ResizePad', 'PackUnSegInputs'
+    'LargeScaleJitter', 'ResizePad', 'PackUnSegInputs', 'AddUnlearnableNoise',
+    'GenerateUnlearnableNoise'
 ]

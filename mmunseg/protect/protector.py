@@ -1,4 +1,5 @@
 """Protect the images of a dataset: noise, budget, quantise, verify, write."""
+import io
 import os.path as osp
 import time
 import zlib
@@ -8,7 +9,8 @@ import torch
 from mmengine.utils import ProgressBar
 
 from ..models.budget import budget_map, scale_noise
-from .image_io import ImageReadError, read_image, write_image_atomic
+from .image_io import (ImageReadError, read_image, write_bytes_atomic,
+                       write_image_atomic)
 from .manifest import ManifestWriter
 from .methods import Prompt
 from .objects import PROMPT_MODES, union
@@ -23,6 +25,19 @@ def mirrored_path(path, root, out_dir, suffix=None):
     if suffix is not None:
         relative = osp.splitext(relative)[0] + suffix
     return osp.join(out_dir, relative)
+
+
+def noise_path(img_path, root, out_dir):
+    """Where ``--save-noise`` keeps an image's perturbation."""
+    return mirrored_path(img_path, root, osp.join(out_dir, 'noise'),
+                         osp.splitext(img_path)[1] + '.npz')
+
+
+def save_perturbation(path, delta):
+    """Write an int8 (H, W, 3) RGB perturbation in grey levels, atomically."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, delta=delta.astype(np.int8))
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def stable_seed(key):
@@ -55,6 +70,32 @@ def prompts_for(mode, objects, object_mask, key, num_points=10):
     return calls
 
 
+def perturb_image(image, object_mask, noise, eps_object, eps_background):
+    """Add unit-range noise to an image within the per-region budget.
+
+    The budget is applied in fp32 (:mod:`mmunseg.models.budget`) and the
+    result quantised so that the L-inf bound holds in grey levels.
+
+    Args:
+        image (np.ndarray): uint8 (H, W, C).
+        object_mask (np.ndarray): (H, W) bool.
+        noise (np.ndarray): float (H, W, C) in [-1, 1].
+        eps_object (float): Budget on the object, [0, 1] units.
+        eps_background (float): Budget elsewhere.
+
+    Returns:
+        np.ndarray: The protected uint8 (H, W, C) image.
+    """
+    mask = torch.from_numpy(object_mask)[None, None].float()
+    delta = scale_noise(
+        torch.from_numpy(noise).permute(2, 0, 1)[None].float(), mask,
+        eps_object, eps_background)[0].permute(1, 2, 0).numpy()
+    budget = budget_map(mask, eps_object, eps_background)[0, 0].numpy()
+    return quantize_within_budget(image,
+                                  image.astype(np.float32) + 255 * delta,
+                                  budget)
+
+
 class Protector:
     """Writes a protected copy of dataset images, resumable and verified.
 
@@ -73,6 +114,8 @@ class Protector:
         automatic_objects (callable, optional): Image -> dict of masks, for
             ``prompt_mode='everything'``.
         resume (bool): Skip images the manifest records as done.
+        save_noise (bool): Also write each image's perturbation (int8 grey
+            levels, ``noise/<image path>.npz``) for ``AddUnlearnableNoise``.
     """
 
     def __init__(self,
@@ -87,7 +130,8 @@ class Protector:
                  ignore_index=255,
                  background_ids=(),
                  automatic_objects=None,
-                 resume=False):
+                 resume=False,
+                 save_noise=False):
         if prompt_mode not in PROMPT_MODES:
             raise ValueError(f'prompt mode must be one of {PROMPT_MODES}, '
                              f'got {prompt_mode!r}')
@@ -113,6 +157,7 @@ class Protector:
         self.background_ids = tuple(background_ids)
         self.automatic_objects = automatic_objects
         self.resume = resume
+        self.save_noise = save_noise
 
     def output_file(self, item):
         return mirrored_path(item.img_path, item.root, self.out_dir,
@@ -235,18 +280,15 @@ class Protector:
         return [records[index] for index in sorted(records)]
 
     def _finish(self, item, image, object_mask, noise, seconds):
-        """Budget (fp32), quantise, verify, write; the item's record."""
-        mask = torch.from_numpy(object_mask)[None, None].float()
-        delta = scale_noise(
-            torch.from_numpy(noise).permute(2, 0, 1)[None].float(), mask,
-            self.eps_object, self.eps_background)[0].permute(1, 2, 0).numpy()
-        budget = budget_map(mask, self.eps_object,
-                            self.eps_background)[0, 0].numpy()
-        protected = quantize_within_budget(
-            image,
-            image.astype(np.float32) + 255 * delta, budget)
+        """Budget, quantise, verify, write; the item's record."""
+        protected = perturb_image(image, object_mask, noise, self.eps_object,
+                                  self.eps_background)
         path = self.output_file(item)
         write_image_atomic(path, protected, self.fmt, self.jpeg_quality)
+        if self.save_noise:
+            save_perturbation(
+                noise_path(item.img_path, item.root, self.out_dir),
+                protected.astype(np.int16) - image)
         if self.fmt == 'jpg':
             # JPEG is lossy: what counts is what a reader decodes. Its
             # compression may exceed the budget, which the record shows.

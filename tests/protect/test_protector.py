@@ -201,3 +201,33 @@ def test_bad_options_are_rejected():
         Protector(UniformNoise(), '/tmp/x', 0.1, 0.1, prompt_mode='all')
     with pytest.raises(ValueError, match='eps_object'):
         Protector(UniformNoise(), '/tmp/x', 8, 2)
+
+
+def test_noise_transforms_reproduce_the_protected_copy(camvid, tmp_path,
+                                                       generator_checkpoint):
+    from mmunseg.datasets import (AddUnlearnableNoise,
+                                  GenerateUnlearnableNoise)
+    src, names = camvid
+    method = UnSegGenerator(generator_checkpoint)
+    out = tmp_path / 'out'
+    protector = Protector(
+        method, str(out), EPS_OBJECT, EPS_BACKGROUND, save_noise=True)
+    protector.run(
+        items_of(src, names[:2]), str(out / 'm.jsonl'), show_progress=False)
+    stored = AddUnlearnableNoise(str(out / 'noise'), str(src))
+    on_the_fly = GenerateUnlearnableNoise(generator_checkpoint)
+    for item in items_of(src, names[:2]):
+        clean_bgr = read_image(item.img_path)[..., ::-1].copy()
+        expected = read_image(protector.output_file(item))
+        added = stored(dict(img=clean_bgr.copy(), img_path=item.img_path))
+        assert np.array_equal(added['img'][..., ::-1], expected)
+        generated = on_the_fly(
+            dict(
+                img=clean_bgr.copy(),
+                img_path=item.img_path,
+                gt_seg_map=item.read_label_map()))
+        # Same noise up to float differences of a batched forward pass.
+        diff = np.abs(generated['img'][..., ::-1].astype(int) - expected)
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    with pytest.raises(FileNotFoundError, match='no stored noise'):
+        stored(dict(img=clean_bgr, img_path=str(src / 'other.jpg')))
