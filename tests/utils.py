@@ -86,3 +86,20 @@ default_hooks = dict(logger=dict(interval=1),
     with open(path, 'w') as f:
         f.write(text)
     return str(path)
+
+
+def save_micro_generator(path, seed=0):
+    """A randomly initialised micro generator saved as an exported file."""
+    import torch
+
+    from mmunseg.models import SAMNoiseGenerator
+    torch.manual_seed(seed)
+    generator = SAMNoiseGenerator(arch=MICRO_ARCH, img_size=128)
+    torch.save(
+        dict(
+            meta=dict(
+                generator_cfg=dict(
+                    type='SAMNoiseGenerator', arch=MICRO_ARCH,
+                    img_size=128)),
+            state_dict=generator.state_dict()), path)
+    return str(path)

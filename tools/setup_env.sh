@@ -32,7 +32,6 @@ build_mmcv_wheel() {  # build_mmcv_wheel VENV_PY WHEELHOUSE
   local py=$1 wheelhouse=$2 version src
   version=$(pinned mmcv "$ROOT/requirements/mmcv.txt")
   src=$(mktemp -d)
-  trap 'rm -rf "$src"' RETURN
   log "building mmcv $version with compiled ops (about 15 minutes on 2 cores, once)"
   # The sdist's metadata step imports torch, so fetch the archive itself and verify the
   # digest the index publishes with it.
@@ -56,6 +55,7 @@ build_mmcv_wheel() {  # build_mmcv_wheel VENV_PY WHEELHOUSE
   built=$(ls "$src"/dist/mmcv-*.whl)
   cp "$built" "$wheelhouse/.$(basename "$built").part"
   mv "$wheelhouse/.$(basename "$built").part" "$wheelhouse/$(basename "$built")"
+  rm -rf "$src"
 }
 
 create_env() {

@@ -90,6 +90,8 @@ class UnSegGenerator(NoiseMethod):
                 load_checkpoint_file(checkpoint), checkpoint)
         generator_cfg = dict(generator_cfg)
         generator_cfg['sam_checkpoint'] = None
+        # Build in our scope whatever scope the caller has set.
+        generator_cfg.setdefault('_scope_', 'mmunseg')
         self.generator = MODELS.build(generator_cfg)
         parts = self.generator.load_weights(checkpoint)
         if 'noise_head' not in parts:

@@ -5,13 +5,11 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
-from mmunseg.models import SAMNoiseGenerator
 from mmunseg.protect import (Protector, ProtectItem, UniformNoise,
                              UnSegGenerator, load_manifest, read_image, shard)
 from mmunseg.protect.quality import budget_levels
-from tests.utils import MICRO_ARCH, data_path
+from tests.utils import data_path, save_micro_generator
 
 EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255
 
@@ -46,16 +44,8 @@ def items_of(src, names):
 
 @pytest.fixture(scope='module')
 def generator_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    generator = SAMNoiseGenerator(arch=MICRO_ARCH, img_size=128)
-    path = tmp_path_factory.mktemp('ckpt') / 'generator.pth'
-    torch.save(
-        dict(
-            meta=dict(
-                generator_cfg=dict(
-                    type='SAMNoiseGenerator', arch=MICRO_ARCH, img_size=128)),
-            state_dict=generator.state_dict()), path)
-    return str(path)
+    return save_micro_generator(
+        tmp_path_factory.mktemp('ckpt') / 'generator.pth')
 
 
 def tree_hash(folder):
