@@ -39,7 +39,8 @@ TRANSFORMS = Registry(
     'transform',
     parent=MMENGINE_TRANSFORMS,
     locations=['mmunseg.datasets.transforms'])
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mmunseg.models'])
+MODELS = Registry(
+    'model', parent=MMENGINE_MODELS, locations=['mmunseg.models'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper',
     parent=MMENGINE_MODEL_WRAPPERS,

@@ -4,7 +4,6 @@ import os.path as osp
 
 import pytest
 
-
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA_ROOT = os.environ.get('MMUNSEG_DATA',
                            osp.join(REPO_ROOT, '..', 'shared', 'data'))
@@ -99,7 +98,6 @@ def save_micro_generator(path, seed=0):
         dict(
             meta=dict(
                 generator_cfg=dict(
-                    type='SAMNoiseGenerator', arch=MICRO_ARCH,
-                    img_size=128)),
+                    type='SAMNoiseGenerator', arch=MICRO_ARCH, img_size=128)),
             state_dict=generator.state_dict()), path)
     return str(path)

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import warnings
 from fractions import Fraction
 
@@ -23,15 +22,13 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-from mmunseg.protect import (PROMPT_MODES, Protector,  # noqa: E402
-                             UniformNoise, UnSegGenerator,
-                             background_class_ids, copy_annotations,
-                             ensure_outside, load_manifest, load_split,
-                             manifest_shard_path, merge_manifests, shard,
-                             summarize, summary_line, write_config_override,
-                             write_panels)
-from mmunseg.utils import register_all_modules  # noqa: E402
+from mmunseg.protect import (PROMPT_MODES, Protector, UniformNoise,
+                             UnSegGenerator, background_class_ids,
+                             copy_annotations, ensure_outside, load_manifest,
+                             load_split, manifest_shard_path, merge_manifests,
+                             shard, summarize, summary_line,
+                             write_config_override, write_panels)
+from mmunseg.utils import register_all_modules
 
 # Object / background budgets of the paper, in [0, 1] units.
 BUDGETS = {
@@ -262,9 +259,9 @@ def main():
     shard_dir = osp.dirname(manifest_shard_path(out_dir, 0))
     manifest = osp.join(out_dir, 'manifest.jsonl')
     merge_manifests(
-        ([manifest] if osp.isfile(manifest) else []) + sorted(
-            osp.join(shard_dir, n) for n in os.listdir(shard_dir)),
-        manifest)
+        ([manifest] if osp.isfile(manifest) else []) +
+        sorted(osp.join(shard_dir, n)
+               for n in os.listdir(shard_dir)), manifest)
     for name in os.listdir(shard_dir):
         os.remove(osp.join(shard_dir, name))
     records = load_manifest(manifest)
@@ -291,8 +288,7 @@ def main():
             sorted(records.values(), key=lambda r: r['file']), by_file,
             out_dir, osp.join(out_dir, 'vis'), args.vis,
             dict(
-                ignore_index=args.ignore_index,
-                background_ids=background_ids))
+                ignore_index=args.ignore_index, background_ids=background_ids))
     failed = [r for r in records.values() if r['status'] == 'failed']
     for record in failed[:10]:
         print(f'skipped {record["source"]}: {record["error"]}')

@@ -8,14 +8,11 @@ CHECKPOINT is a training checkpoint (epoch_N.pth) holding both players.
 import argparse
 import os
 import os.path as osp
-import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-from mmunseg.utils import (register_all_modules,  # noqa: E402
-                           setup_cpu_distributed)
+from mmunseg.utils import register_all_modules, setup_cpu_distributed
 
 
 def parse_args():

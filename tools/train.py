@@ -7,16 +7,13 @@ import argparse
 import logging
 import os
 import os.path as osp
-import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-from mmunseg.registry import RUNNERS  # noqa: E402
-from mmunseg.utils import (register_all_modules,  # noqa: E402
-                           setup_cpu_distributed)
+from mmunseg.registry import RUNNERS
+from mmunseg.utils import register_all_modules, setup_cpu_distributed
 
 
 def parse_args():

@@ -78,8 +78,8 @@ class BilevelEpochBasedTrainLoop(EpochBasedTrainLoop):
         self.schedule = BilevelSchedule(surrogate_epochs, generator_epochs)
 
     def run_epoch(self):
-        enter_phase(self.runner, self.schedule.phase(self._epoch),
-                    self._epoch, 'epoch')
+        enter_phase(self.runner, self.schedule.phase(self._epoch), self._epoch,
+                    'epoch')
         super().run_epoch()
 
 

@@ -49,7 +49,8 @@ class MultiOptimWrapperConstructor:
             paramwise_cfg = cfg.pop('paramwise_cfg', None)
             trainable = TrainableView(module)
             wrappers[name] = DefaultOptimWrapperConstructor(
-                cfg, paramwise_cfg)(trainable)
+                cfg, paramwise_cfg)(
+                    trainable)
         return OptimWrapperDict(**wrappers)
 
 

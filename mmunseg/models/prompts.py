@@ -23,7 +23,9 @@ def masks_to_boxes(masks):
     for i, mask in enumerate(masks[:, 0]):
         ys, xs = torch.nonzero(mask, as_tuple=True)
         if len(xs):
-            boxes[i] = torch.stack([xs.min(), ys.min(), xs.max(),
+            boxes[i] = torch.stack([xs.min(),
+                                    ys.min(),
+                                    xs.max(),
                                     ys.max()]).float()
         else:
             boxes[i] = boxes.new_tensor([0, 0, width - 1, height - 1])

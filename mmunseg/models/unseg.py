@@ -96,8 +96,8 @@ class UnSeg(BaseModel):
     @staticmethod
     def _check_budget(budget):
         budget = dict(budget)
-        if set(budget) != {'object', 'background'} or not all(
-                0 <= v <= 1 for v in budget.values()):
+        if set(budget) != {'object', 'background'
+                           } or not all(0 <= v <= 1 for v in budget.values()):
             raise ValueError('a budget is dict(object=eps, background=eps) '
                              f'with eps in [0, 1], got {budget}')
         return budget
@@ -162,8 +162,7 @@ class UnSeg(BaseModel):
                 inputs = self.perturb(small_images, noise, small_masks,
                                       self.train_budget)
                 logits = surrogate(inputs, **sur_prompts)
-                losses = self.loss(logits,
-                                   self.generator_target(small_masks))
+                losses = self.loss(logits, self.generator_target(small_masks))
         parsed, log_vars = self.parse_losses(losses)
         wrapper.update_params(parsed)
         return {
@@ -185,21 +184,20 @@ class UnSeg(BaseModel):
         generator = unwrap(self.generator)
         surrogate = unwrap(self.surrogate)
         box = {'box'}
-        noise = generator(
-            images, **self.generator_prompt(gt_masks, 0, types=box))
+        noise = generator(images,
+                          **self.generator_prompt(gt_masks, 0, types=box))
         sur_prompts = self.surrogate_prompt(small_masks, 0, types=box)
         noised = self.perturb(small_images, noise, small_masks,
                               self.val_budget)
-        iou_clean = mask_iou(surrogate(small_images, **sur_prompts),
-                             small_masks)
+        iou_clean = mask_iou(
+            surrogate(small_images, **sur_prompts), small_masks)
         iou_noised = mask_iou(surrogate(noised, **sur_prompts), small_masks)
         return [
             dict(
                 iou_clean=float(clean),
                 iou_noised=float(noisy),
-                img_path=sample.metainfo.get('img_path'))
-            for clean, noisy, sample in zip(iou_clean, iou_noised,
-                                            data['data_samples'])
+                img_path=sample.metainfo.get('img_path')) for clean, noisy,
+            sample in zip(iou_clean, iou_noised, data['data_samples'])
         ]
 
     def test_step(self, data):

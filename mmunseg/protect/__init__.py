@@ -8,7 +8,8 @@ from .methods import NoiseMethod, Prompt, UniformNoise, UnSegGenerator
 from .objects import PROMPT_MODES
 from .protector import Protector, manifest_shard_path, mirrored_path, shard
 from .quality import BudgetViolation, check_budget, psnr, ssim
-from .sources import DatasetSplit, ProtectItem, background_class_ids, load_split
+from .sources import (DatasetSplit, ProtectItem, background_class_ids,
+                      load_split)
 
 __all__ = [
     'copy_annotations', 'protection_panel', 'write_config_override',

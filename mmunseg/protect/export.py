@@ -117,9 +117,9 @@ def write_panels(records, items_by_file, out_dir, vis_dir, num, options):
         for object_mask in objects.values():
             mask |= object_mask
         panel = protection_panel(clean, protected, mask)
-        path = osp.join(vis_dir,
-                        osp.splitext(record['file'])[0].replace('/', '__') +
-                        '.png')
+        path = osp.join(
+            vis_dir,
+            osp.splitext(record['file'])[0].replace('/', '__') + '.png')
         ok, encoded = cv2.imencode('.png', panel[..., ::-1])
         write_bytes_atomic(path, encoded.tobytes())
         written.append(path)

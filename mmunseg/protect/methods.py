@@ -127,8 +127,8 @@ class UnSegGenerator(NoiseMethod):
             masks = []
             for prompt, side in zip(prompts, sides):
                 mask = torch.from_numpy(prompt.mask).to(self.device).float()
-                mask = F.pad(mask, (0, side - mask.shape[1], 0,
-                                    side - mask.shape[0]))
+                mask = F.pad(
+                    mask, (0, side - mask.shape[1], 0, side - mask.shape[0]))
                 mask = F.interpolate(
                     mask[None, None], (size, size),
                     mode='bilinear',
@@ -160,8 +160,8 @@ class UnSegGenerator(NoiseMethod):
                 mode='bilinear',
                 align_corners=False)[0]
             height, width = image.shape[:2]
-            outputs.append(unit[:, :height, :width].permute(
-                1, 2, 0).cpu().numpy())
+            outputs.append(unit[:, :height, :width].permute(1, 2,
+                                                            0).cpu().numpy())
         return outputs
 
 

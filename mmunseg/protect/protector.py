@@ -60,8 +60,7 @@ def prompts_for(mode, objects, object_mask, key, num_points=10):
     if mode == 'points':
         ys, xs = np.nonzero(object_mask)
         rng = np.random.default_rng(stable_seed(key))
-        pick = rng.choice(
-            len(xs), num_points, replace=len(xs) < num_points)
+        pick = rng.choice(len(xs), num_points, replace=len(xs) < num_points)
         points = np.stack([xs[pick], ys[pick]], axis=1).astype(np.float32)
         return [(None, Prompt(points=points))]
     calls.append((None, Prompt(mask=object_mask)))
@@ -139,7 +138,7 @@ class Protector:
             raise ValueError('prompt mode "everything" needs SAM automatic '
                              'masks (the UnSeg generator method)')
         for name, eps in (('eps_object', eps_object), ('eps_background',
-                                                        eps_background)):
+                                                       eps_background)):
             if not 0 <= eps <= 1:
                 raise ValueError(f'{name} must be in [0, 1] (e.g. 8/255), '
                                  f'got {eps}')
@@ -197,11 +196,11 @@ class Protector:
         progress = ProgressBar(len(todo)) if show_progress and todo else None
         with ManifestWriter(manifest_path) as manifest:
             for start in range(0, len(todo), self.batch_size):
-                for record in self._protect_batch(
-                        todo[start:start + self.batch_size]):
+                for record in self._protect_batch(todo[start:start +
+                                                       self.batch_size]):
                     manifest.write(record)
-                    counts[record['status']] = counts.get(
-                        record['status'], 0) + 1
+                    counts[record['status']] = counts.get(record['status'],
+                                                          0) + 1
                     if progress is not None:
                         progress.update()
         if progress is not None:
@@ -245,15 +244,13 @@ class Protector:
             try:
                 image, objects, object_mask = self._load(item)
             except (OSError, ValueError, ImageReadError) as error:
-                records[index] = self._record(
-                    item, 'failed', error=str(error))
+                records[index] = self._record(item, 'failed', error=str(error))
                 continue
             if not object_mask.any():
                 # Nothing to protect: the original pixels, re-encoded
                 # losslessly so the copy has one uniform format.
                 write_image_atomic(
-                    self.output_file(item), image, self.fmt,
-                    self.jpeg_quality)
+                    self.output_file(item), image, self.fmt, self.jpeg_quality)
                 records[index] = self._record(item, 'copied_empty_mask')
                 continue
             loaded[index] = (image, object_mask)
@@ -295,8 +292,8 @@ class Protector:
             protected = read_image(path)
             linf = check_budget(image, protected, object_mask, 1, 1)
         else:
-            linf = check_budget(image, protected, object_mask,
-                                self.eps_object, self.eps_background)
+            linf = check_budget(image, protected, object_mask, self.eps_object,
+                                self.eps_background)
         value = psnr(image, protected)
         return self._record(
             item,

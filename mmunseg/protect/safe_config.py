@@ -39,9 +39,8 @@ def parse_config_text(text):
     tree = ast.parse(text)
     config = {}
     for statement in tree.body:
-        if not (isinstance(statement, ast.Assign)
-                and len(statement.targets) == 1
-                and isinstance(statement.targets[0], ast.Name)):
+        if not (isinstance(statement, ast.Assign) and len(statement.targets)
+                == 1 and isinstance(statement.targets[0], ast.Name)):
             raise UnsafeConfigText(
                 f'line {statement.lineno} is not a plain assignment')
         config[statement.targets[0].id] = _evaluate(statement.value)

@@ -39,15 +39,14 @@ class ProtectItem:
             labels = self.read_label_map()
             return {
                 f'class_{label}': mask
-                for label, mask in semantic_objects(
-                    labels, ignore_index, background_ids).items()
+                for label, mask in semantic_objects(labels, ignore_index,
+                                                    background_ids).items()
             }
         if self.instances is not None:
             return {
                 f'instance_{i}_class_{label}': mask
                 for i, (label, mask) in enumerate(
-                    instance_objects(self.instances, self.height,
-                                     self.width))
+                    instance_objects(self.instances, self.height, self.width))
             }
         return {}
 
@@ -134,8 +133,9 @@ def load_split(cfg, split):
     """
     key = f'{split}_dataloader'
     if key not in cfg:
-        raise ValueError(f'the config has no {key} (splits present: '
-                         f'{[k[:-11] for k in cfg if k.endswith("_dataloader")]})')
+        raise ValueError(
+            f'the config has no {key} (splits present: '
+            f'{[k[:-11] for k in cfg if k.endswith("_dataloader")]})')
     splits = []
     for index, dataset_cfg in enumerate(_leaf_datasets(cfg[key]['dataset'])):
         dataset = build_annotations_only(cfg, dataset_cfg)
@@ -169,6 +169,5 @@ def load_split(cfg, split):
 
 def background_class_ids(metainfo_classes):
     """Classes named like 'background' are not objects to protect."""
-    return tuple(
-        i for i, name in enumerate(metainfo_classes or ())
-        if str(name).lower() in ('background', 'bg', '_background_'))
+    return tuple(i for i, name in enumerate(metainfo_classes or ())
+                 if str(name).lower() in ('background', 'bg', '_background_'))

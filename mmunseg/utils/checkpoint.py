@@ -52,9 +52,9 @@ class PortableHistoryBuffer(HistoryBuffer):
     @classmethod
     def from_buffer(cls, buffer):
         portable = cls.__new__(cls)
-        portable.__dict__.update(
-            (key, value) for key, value in buffer.__dict__.items()
-            if key != 'statistics_methods')
+        portable.__dict__.update((key, value)
+                                 for key, value in buffer.__dict__.items()
+                                 if key != 'statistics_methods')
         return portable
 
 

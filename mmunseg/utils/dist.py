@@ -18,7 +18,8 @@ def setup_cpu_distributed(cfg):
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg',
+                                             {})['backend'] = 'gloo'
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel')
     cfg.model_wrapper_cfg.device_ids = None

@@ -45,8 +45,9 @@ def test_official_sam_layout_loads_through_init_weights(tmp_path):
     generator.sam_checkpoint = str(path)
     generator.init_weights()
     for name, value in sam.state_dict().items():
-        if name.startswith(('image_encoder', 'prompt_encoder',
-                            'mask_decoder')):
+        sam_part = name.split('.')[0] in ('image_encoder', 'prompt_encoder',
+                                          'mask_decoder')
+        if sam_part:
             assert torch.equal(generator.state_dict()[name], value), name
     # The head keeps its own initialisation.
     assert generator.noise_head.noise_token.weight.shape == head_before.shape
@@ -77,8 +78,7 @@ def test_generator_checkpoint_round_trip_and_training_layout(tmp_path):
 def test_released_unseg_layout_maps_head_from_mask_decoder(tmp_path):
     source = SAMNoiseGenerator(arch=MICRO_ARCH, img_size=128)
     state = {
-        (k.replace('noise_head.', 'mask_decoder.')
-         if k.startswith('noise_head.') else k): v
+        k.replace('noise_head.', 'mask_decoder.', 1): v
         for k, v in source.state_dict().items()
     }
     path = tmp_path / 'Generator_unseg_final.pth'

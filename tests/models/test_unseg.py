@@ -19,8 +19,10 @@ def batch(num=2, size=128):
     masks = torch.zeros(num, 1, size, size)
     masks[:, :, 30:90, 20:100] = 255
     return dict(
-        inputs=[torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
-                for _ in range(num)],
+        inputs=[
+            torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
+            for _ in range(num)
+        ],
         data_samples=[BaseDataElement(gt_mask=m) for m in masks])
 
 
@@ -45,8 +47,8 @@ def changed_parameters(model, step):
 def test_surrogate_phase_trains_only_the_surrogate():
     model, optim = build()
     model.set_phase('surrogate')
-    changed = changed_parameters(model, lambda: model.train_step(
-        batch(), optim))
+    changed = changed_parameters(model,
+                                 lambda: model.train_step(batch(), optim))
     assert changed
     assert all(name.startswith('surrogate.') for name in changed)
 
@@ -54,8 +56,8 @@ def test_surrogate_phase_trains_only_the_surrogate():
 def test_generator_phase_trains_only_the_noise_head():
     model, optim = build()
     model.set_phase('generator')
-    changed = changed_parameters(model, lambda: model.train_step(
-        batch(), optim))
+    changed = changed_parameters(model,
+                                 lambda: model.train_step(batch(), optim))
     assert changed
     assert all(name.startswith('generator.noise_head.') for name in changed)
     # The surrogate is trainable again for its own phase.
@@ -78,7 +80,8 @@ def test_label_modification_changes_the_generator_target():
     masks[..., 2:4, 2:4] = 1
     modified, _ = build(label_modification=True)
     faithful, _ = build(label_modification=False)
-    assert torch.equal(modified.generator_target(masks), torch.ones_like(masks))
+    assert torch.equal(
+        modified.generator_target(masks), torch.ones_like(masks))
     assert torch.equal(faithful.generator_target(masks), masks)
 
 

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from mmunseg.protect import (Protector, ProtectItem, UniformNoise,
+from mmunseg.protect import (ProtectItem, Protector, UniformNoise,
                              UnSegGenerator, load_manifest, read_image, shard)
 from mmunseg.protect.quality import budget_levels
 from tests.utils import data_path, save_micro_generator
@@ -28,7 +28,8 @@ def camvid(tmp_path):
             target = src / sub / 'train'
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy(
-                osp.join(root, sub, 'train', name + ext), target / (name + ext))
+                osp.join(root, sub, 'train', name + ext),
+                target / (name + ext))
     return src, names
 
 
@@ -50,8 +51,7 @@ def generator_checkpoint(tmp_path_factory):
 
 def tree_hash(folder):
     digest = hashlib.sha256()
-    for path in sorted(glob.glob(osp.join(folder, '**', '*'),
-                                 recursive=True)):
+    for path in sorted(glob.glob(osp.join(folder, '**', '*'), recursive=True)):
         digest.update(path.encode())
         if osp.isfile(path):
             digest.update(open(path, 'rb').read())
@@ -134,7 +134,9 @@ def test_resume_after_a_kill_gives_the_same_result(camvid, tmp_path,
         method, str(killed), EPS_OBJECT, EPS_BACKGROUND, resume=True)
     done = load_manifest(str(killed / 'manifest.jsonl'))
     counts = resumed.run(
-        items_of(src, names), str(killed / 'manifest.jsonl'), done=done,
+        items_of(src, names),
+        str(killed / 'manifest.jsonl'),
+        done=done,
         show_progress=False)
     assert counts == {'protected': len(names) - 2}
     for item in items_of(src, names):
@@ -195,8 +197,7 @@ def test_bad_options_are_rejected():
 
 def test_noise_transforms_reproduce_the_protected_copy(camvid, tmp_path,
                                                        generator_checkpoint):
-    from mmunseg.datasets import (AddUnlearnableNoise,
-                                  GenerateUnlearnableNoise)
+    from mmunseg.datasets import AddUnlearnableNoise, GenerateUnlearnableNoise
     src, names = camvid
     method = UnSegGenerator(generator_checkpoint)
     out = tmp_path / 'out'

@@ -11,8 +11,7 @@ from mmengine.config import Config
 from tests.utils import REPO_ROOT, data_path, save_micro_generator
 
 PROTECT = osp.join(REPO_ROOT, 'tools', 'protect.py')
-CAMVID_CFG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
-                      'camvid.py')
+CAMVID_CFG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'camvid.py')
 NWPU_CFG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
                     'nwpu_vhr10_instance.py')
 
@@ -51,9 +50,8 @@ def test_protect_camvid_and_train_config_points_at_the_copy(
         for name in sorted(os.listdir(osp.join(root, 'ann_dir', 'train')))[:6]
     }
     out = tmp_path / 'out'
-    stdout = run([
-        CAMVID_CFG, checkpoint, '--out-dir', out, '--limit', 6, '--vis', 1
-    ])
+    stdout = run(
+        [CAMVID_CFG, checkpoint, '--out-dir', out, '--limit', 6, '--vis', 1])
     assert 'protected 6/6 images' in stdout
     assert 'L-inf object' in stdout
     summary = json.load(open(out / 'summary.json'))

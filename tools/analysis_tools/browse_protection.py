@@ -10,14 +10,11 @@ names the source config, so the panels compare with the original images.
 import argparse
 import json
 import os.path as osp
-import sys
 
 from mmengine.config import Config
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-from mmunseg.protect import (background_class_ids,  # noqa: E402
-                             load_manifest, load_split, mirrored_path,
-                             write_panels)
+from mmunseg.protect import (background_class_ids, load_manifest, load_split,
+                             mirrored_path, write_panels)
 
 
 def parse_args():
@@ -40,12 +37,12 @@ def main():
     cfg = Config.fromfile(summary['source_config'])
     splits = [s for name in summary['splits'] for s in load_split(cfg, name)]
     suffix = '.' + summary['format']
-    items = {
-        osp.relpath(
-            mirrored_path(item.img_path, split.root, args.out_dir, suffix),
-            args.out_dir): item
-        for split in splits for item in split.items
-    }
+    items = {}
+    for split in splits:
+        for item in split.items:
+            path = mirrored_path(item.img_path, split.root, args.out_dir,
+                                 suffix)
+            items[osp.relpath(path, args.out_dir)] = item
     records = sorted(
         load_manifest(osp.join(args.out_dir, 'manifest.jsonl')).values(),
         key=lambda r: r['file'])

@@ -40,7 +40,8 @@ train_dataloader = dict(
         metainfo=metainfo,
         img_suffix='.jpg',
         seg_map_suffix='.png',
-        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        data_prefix=dict(
+            img_path='img_dir/train', seg_map_path='ann_dir/train'),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,

@@ -27,5 +27,4 @@ model = dict(
     generator_prompt=dict(
         prompt_types=('box', 'points', 'mask'), combine=True, num_points=10),
     surrogate_prompt=dict(
-        prompt_types=('box', 'points', 'mask'), combine=False,
-        num_points=10))
+        prompt_types=('box', 'points', 'mask'), combine=False, num_points=10))

@@ -37,7 +37,10 @@ class AddUnlearnableNoise:
             image has no stored perturbation.
     """
 
-    def __init__(self, noise_root, data_root, channel_order='bgr',
+    def __init__(self,
+                 noise_root,
+                 data_root,
+                 channel_order='bgr',
                  missing='error'):
         if channel_order not in ('bgr', 'rgb') or missing not in ('error',
                                                                   'skip'):
@@ -49,8 +52,8 @@ class AddUnlearnableNoise:
         self.missing = missing
 
     def noise_file(self, img_path):
-        relative = osp.relpath(osp.abspath(img_path),
-                               osp.abspath(self.data_root))
+        relative = osp.relpath(
+            osp.abspath(img_path), osp.abspath(self.data_root))
         return osp.join(self.noise_root, relative + '.npz')
 
     def __call__(self, results):
@@ -128,8 +131,7 @@ class GenerateUnlearnableNoise:
         if 'gt_seg_map' not in results:
             raise KeyError('GenerateUnlearnableNoise needs gt_seg_map: put '
                            'LoadAnnotations before it')
-        rgb = np.ascontiguousarray(_to_rgb(results['img'],
-                                           self.channel_order))
+        rgb = np.ascontiguousarray(_to_rgb(results['img'], self.channel_order))
         objects = semantic_objects(results['gt_seg_map'], self.ignore_index,
                                    self.background_ids)
         mask = union(objects.values(), rgb.shape[:2])

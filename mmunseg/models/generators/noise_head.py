@@ -105,8 +105,7 @@ class UnSegNoiseHead(nn.Module):
             self.noise_compress_vit_feat(vit_feature))
         tokens = self.select_token_outputs(token_outputs)
         hyper = torch.stack(
-            [mlp(tokens[:, i]) for i, mlp in enumerate(self.noise_mlp)],
-            dim=1)
+            [mlp(tokens[:, i]) for i, mlp in enumerate(self.noise_mlp)], dim=1)
         b, c, h, w = fused.shape
         noise = hyper @ fused.reshape(b, c, h * w)
         return torch.tanh(noise).reshape(b, -1, h, w)

@@ -18,6 +18,13 @@ SAM_PARTS = ('image_encoder', 'prompt_encoder', 'mask_decoder')
 OFFICIAL_HEAD_PREFIX = 'mask_decoder.noise_'
 
 
+def official_to_own(key):
+    """Key of the released generator's head in this package's layout."""
+    if key.startswith(OFFICIAL_HEAD_PREFIX):
+        return 'noise_head.' + key[len('mask_decoder.'):]
+    return key
+
+
 @MODELS.register_module()
 class SAMNoiseGenerator(BaseModule):
     """The UnSeg noise generator: SAM plus a trainable noise head.
@@ -115,11 +122,7 @@ class SAMNoiseGenerator(BaseModule):
                 training.sub('', key): value
                 for key, value in state.items() if training.match(key)
             }
-        state = {
-            ('noise_head.' + key[len('mask_decoder.'):]
-             if key.startswith(OFFICIAL_HEAD_PREFIX) else key): value
-            for key, value in state.items()
-        }
+        state = {official_to_own(key): value for key, value in state.items()}
         parts = {key.split('.', 1)[0] for key in state}
         known = set(SAM_PARTS) | {'noise_head'}
         if not parts & known:
@@ -129,9 +132,8 @@ class SAMNoiseGenerator(BaseModule):
                 f'; first keys: {sorted(state)[:5]}')
         own = self.state_dict()
         expected = [
-            key for key in own
-            if key.split('.', 1)[0] in parts & known
-            and not key.startswith('pixel_')
+            key for key in own if key.split('.', 1)[0] in parts
+            & known and not key.startswith('pixel_')
         ]
         missing = [key for key in expected if key not in state]
         mismatched = [
@@ -147,7 +149,8 @@ class SAMNoiseGenerator(BaseModule):
                 f'{mismatched[:5]}')
         ignored = sorted(set(state) - set(own))
         self.load_state_dict({key: state[key]
-                              for key in expected}, strict=False)
+                              for key in expected},
+                             strict=False)
         print_log(
             f'loaded {sorted(parts & known)} from {path}' +
             (f'; ignored {len(ignored)} keys such as {ignored[:3]}'
@@ -197,8 +200,8 @@ class SAMNoiseGenerator(BaseModule):
             decoder.iou_token.weight, decoder.mask_tokens.weight,
             self.noise_head.noise_token.weight
         ])
-        tokens = torch.cat(
-            [tokens.unsqueeze(0).expand(batch, -1, -1), sparse], dim=1)
+        tokens = torch.cat([tokens.unsqueeze(0).expand(batch, -1, -1), sparse],
+                           dim=1)
         pos = self.prompt_encoder.get_dense_pe().expand(batch, -1, -1, -1)
         token_outputs, src = decoder.transformer(embedding + dense, pos,
                                                  tokens)

@@ -84,8 +84,8 @@ class PointSampledMaskLoss(nn.Module):
             coords = uncertain_point_coords(logits, self.num_points,
                                             self.oversample_ratio,
                                             self.importance_sample_ratio)
-            point_targets = point_sample(targets.to(logits.dtype),
-                                         coords)[:, 0]
+            point_targets = point_sample(targets.to(logits.dtype), coords)[:,
+                                                                           0]
         point_logits = point_sample(logits, coords)[:, 0]
         bce = F.binary_cross_entropy_with_logits(
             point_logits, point_targets, reduction='none').mean(1)

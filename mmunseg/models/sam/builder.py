@@ -1,4 +1,6 @@
-"""Build the parts of SAM (Segment Anything) by size, from ``segment_anything``.
+"""Build the parts of SAM (Segment Anything) by size.
+
+The modules come from ``segment_anything``.
 
 Sizes follow the official releases (``vit_b``, ``vit_l``, ``vit_h``) plus
 ``tiny``, a SAM-shaped network small enough to train on a CPU in minutes. A

@@ -5,8 +5,7 @@ from mmunseg.registry import MODELS
 from mmunseg.utils import extract_state_dict, load_checkpoint_file
 from ..sam.builder import (build_image_encoder, build_prompt_encoder,
                            build_two_way_transformer, resolve_arch)
-from ..sam.encoder import (IMAGENET_MEAN, IMAGENET_STD, embed_prompts,
-                           normalize)
+from ..sam.encoder import IMAGENET_MEAN, IMAGENET_STD, embed_prompts, normalize
 from .scratch_mask_decoder import ScratchMaskDecoder
 
 
@@ -92,9 +91,7 @@ class SAMSurrogate(BaseModule):
         """
         embedding = self.image_encoder(
             normalize(images, self.pixel_mean, self.pixel_std))
-        sparse, dense = embed_prompts(self.prompt_encoder,
-                                      embedding.shape[0], points, boxes,
-                                      masks)
-        return self.mask_decoder(embedding,
-                                 self.prompt_encoder.get_dense_pe(), sparse,
-                                 dense)
+        sparse, dense = embed_prompts(self.prompt_encoder, embedding.shape[0],
+                                      points, boxes, masks)
+        return self.mask_decoder(embedding, self.prompt_encoder.get_dense_pe(),
+                                 sparse, dense)
