@@ -100,3 +100,45 @@ def test_checkpoint_keys_adapt_to_the_loading_run_wrapping():
     assert adapt('generator.noise_head.w', {'generator'}) == \
         'generator.module.noise_head.w'
     assert adapt('surrogate.x', {'generator'}) == 'surrogate.x'
+
+
+@pytest.mark.slow
+def test_generator_phase_loss_decreases_on_real_data(tmp_path):
+    """A real bilevel run (iteration-based) on coco128_objects: 30
+    surrogate iterations, then 60 generator iterations whose loss (towards
+    the all-ones target of label modification) must go down."""
+    cfg_path = write_micro_train_config(tmp_path / 'micro.py', num_images=16)
+    runner = run(
+        cfg_path,
+        tmp_path / 'iters',
+        train_cfg=dict(
+            _delete_=True,
+            type='BilevelIterBasedTrainLoop',
+            max_iters=90,
+            surrogate_iters=30,
+            generator_iters=60,
+            val_interval=1000),
+        optim_wrapper=dict(
+            generator=dict(optimizer=dict(lr=1e-3)),
+            surrogate=dict(optimizer=dict(lr=1e-3))),
+        param_scheduler=dict(
+            generator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)],
+            surrogate=[dict(type='ConstantLR', factor=1.0, by_epoch=False)]),
+        train_dataloader=dict(sampler=dict(type='InfiniteSampler')),
+        val_dataloader=None,
+        val_cfg=None,
+        val_evaluator=None,
+        default_hooks=dict(checkpoint=dict(by_epoch=False, interval=90)))
+    losses = runner.message_hub.get_scalar('train/generator_loss').data[0]
+    assert len(losses) == 60
+    assert losses[-15:].mean() < losses[:15].mean()
+    assert runner.model.phase == 'generator'
+
+
+def test_amp_option_converts_every_optim_wrapper():
+    from tools.train import use_amp
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'unseg', 'unseg_sam_b_hqseg.py'))
+    use_amp(cfg)
+    assert cfg.optim_wrapper.generator.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.surrogate.type == 'AmpOptimWrapper'
