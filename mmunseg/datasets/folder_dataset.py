@@ -49,6 +49,9 @@ class FolderMaskDataset(BaseDataset):
         val_fraction (float): Fraction of images in the 'val' split, in
             [0, 1]. Only used when ``split`` is given. Defaults to 0.1.
         min_mask_area (int): Skip masks with fewer foreground (> 0) pixels.
+        min_mask_ratio (float): Skip masks whose foreground covers less than
+            this fraction of the image (small objects teach a small
+            from-scratch surrogate only to predict background).
             Values above 0 read every mask once in :meth:`full_init`, which
             takes a few seconds per thousand masks; 0 reads none.
             Defaults to 0.
@@ -66,6 +69,7 @@ class FolderMaskDataset(BaseDataset):
                  split: Optional[str] = None,
                  val_fraction: float = 0.1,
                  min_mask_area: int = 0,
+                 min_mask_ratio: float = 0.,
                  **kwargs) -> None:
         if split not in (None, 'train', 'val'):
             raise ValueError(
@@ -80,7 +84,11 @@ class FolderMaskDataset(BaseDataset):
         self.mask_suffix = mask_suffix
         self.split = split
         self.val_fraction = val_fraction
+        if not 0 <= min_mask_ratio < 1:
+            raise ValueError(
+                f'min_mask_ratio must be in [0, 1), but got {min_mask_ratio}')
         self.min_mask_area = min_mask_area
+        self.min_mask_ratio = min_mask_ratio
         super().__init__(
             data_root=data_root,
             data_prefix=dict(img_path=img_dir, mask_path=mask_dir),
@@ -137,12 +145,12 @@ class FolderMaskDataset(BaseDataset):
         return data_list
 
     def filter_data(self) -> List[dict]:
-        """Drop masks with fewer than ``min_mask_area`` foreground pixels.
+        """Drop masks smaller than ``min_mask_area`` / ``min_mask_ratio``.
 
         Returns:
             list[dict]: The kept samples.
         """
-        if self.min_mask_area == 0:
+        if self.min_mask_area == 0 and self.min_mask_ratio == 0:
             return self.data_list
         kept = []
         for data_info in self.data_list:
@@ -152,19 +160,22 @@ class FolderMaskDataset(BaseDataset):
                     f'Cannot decode mask {data_info["mask_path"]}')
             if mask.ndim == 3:
                 mask = mask[..., 0]
-            if cv2.countNonZero(mask) >= self.min_mask_area:
+            area = cv2.countNonZero(mask)
+            if area >= max(self.min_mask_area,
+                           self.min_mask_ratio * mask.size):
                 kept.append(data_info)
         print_log(
             f'{len(self.data_list) - len(kept)} of {len(self.data_list)} '
             f'masks have fewer than {self.min_mask_area} foreground pixels '
-            f'and are skipped',
+            f'or cover less than {self.min_mask_ratio:.0%} of the image, and '
+            'are skipped',
             logger='current',
             level=logging.INFO)
         if not kept:
             raise ValueError(
                 f'All {len(self.data_list)} masks under data_root '
-                f'{self.data_root!r} have fewer than min_mask_area='
-                f'{self.min_mask_area} foreground pixels')
+                f'{self.data_root!r} are smaller than min_mask_area='
+                f'{self.min_mask_area} / min_mask_ratio={self.min_mask_ratio}')
         return kept
 
     @staticmethod

@@ -66,6 +66,8 @@ class UnSeg(BaseModel):
         generator_prompt (dict): :class:`PromptSampler` arguments of the
             generator (a random combination of box, points and mask).
         surrogate_prompt (dict): Those of the surrogate (one type).
+        val_prompt (dict): Prompts of validation, for both networks (the
+            paper: boxes).
         data_preprocessor (dict): Config of the data preprocessor.
         init_cfg (dict, optional): MMEngine initialisation config.
     """
@@ -79,6 +81,7 @@ class UnSeg(BaseModel):
                  label_modification=True,
                  generator_prompt=dict(combine=True),
                  surrogate_prompt=dict(combine=False),
+                 val_prompt=dict(prompt_types=('box', ), boundary_noise=False),
                  data_preprocessor=dict(type='UnSegDataPreprocessor'),
                  init_cfg=None):
         super().__init__(
@@ -91,6 +94,7 @@ class UnSeg(BaseModel):
         self.label_modification = label_modification
         self.generator_prompt = PromptSampler(**generator_prompt)
         self.surrogate_prompt = PromptSampler(**surrogate_prompt)
+        self.val_prompt = PromptSampler(**val_prompt)
         self.phase = 'surrogate'
 
     @staticmethod
@@ -172,7 +176,7 @@ class UnSeg(BaseModel):
 
     @torch.no_grad()
     def val_step(self, data):
-        """Surrogate IoU on clean and on noised images, box prompts.
+        """Surrogate IoU on clean and on noised images (``val_prompt``).
 
         Returns:
             list[dict]: Per sample ``iou_clean``, ``iou_noised`` and
@@ -183,10 +187,12 @@ class UnSeg(BaseModel):
         small_images, small_masks = self.surrogate_view(images, gt_masks)
         generator = unwrap(self.generator)
         surrogate = unwrap(self.surrogate)
-        box = {'box'}
-        noise = generator(images,
-                          **self.generator_prompt(gt_masks, 0, types=box))
-        sur_prompts = self.surrogate_prompt(small_masks, 0, types=box)
+        types = self.val_prompt.draw_types()
+        noise = generator(
+            images,
+            **self.val_prompt(gt_masks, generator.noise_size, types=types))
+        sur_prompts = self.val_prompt(
+            small_masks, surrogate.mask_prompt_size, types=types)
         noised = self.perturb(small_images, noise, small_masks,
                               self.val_budget)
         iou_clean = mask_iou(

@@ -110,6 +110,11 @@ def test_min_mask_area(tmp_path):
     assert [p[1] for p in _pairs(dataset)] == ['a_01.png', 'a_02.png']
     with pytest.raises(ValueError, match='min_mask_area=41'):
         FolderMaskDataset(str(tmp_path), min_mask_area=41)
+    # A ratio of the image's pixels (masks here are 8x8 = 64 pixels).
+    dataset = FolderMaskDataset(str(tmp_path), min_mask_ratio=0.5)
+    assert [p[1] for p in _pairs(dataset)] == ['a_02.png']
+    with pytest.raises(ValueError, match='min_mask_ratio'):
+        FolderMaskDataset(str(tmp_path), min_mask_ratio=1.5)
 
 
 def test_split_validation(tmp_path):
