@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 WORK=${DEMO_WORK_DIR:-work_dirs/demo}
-EPOCHS=${DEMO_EPOCHS:-4}
+EPOCHS=${DEMO_EPOCHS:-24}
 IMAGES=${DEMO_IMAGES:-40}
 export PYTHONUNBUFFERED=1
 
