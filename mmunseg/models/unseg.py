@@ -206,6 +206,35 @@ class UnSeg(BaseModel):
             sample in zip(iou_clean, iou_noised, data['data_samples'])
         ]
 
+    @torch.no_grad()
+    def generator_objective(self, data, prompt_types=('box', ), delta=None):
+        """The generator's loss on a batch, with fixed prompt types.
+
+        Args:
+            data (dict): A collated batch.
+            prompt_types (Sequence[str]): Prompts of both networks.
+            delta (Tensor, optional): A unit-range perturbation of the
+                surrogate's input, (B, 3, s, s), used instead of the
+                generator's noise (to compare with per-image optimisation).
+
+        Returns:
+            float: BCE + Dice towards :meth:`generator_target`.
+        """
+        data = self.data_preprocessor(data, False)
+        images, gt_masks = data['inputs'], data['gt_masks']
+        small_images, small_masks = self.surrogate_view(images, gt_masks)
+        generator = unwrap(self.generator)
+        types = set(prompt_types)
+        if delta is None:
+            delta = generator(
+                images,
+                **self.val_prompt(gt_masks, generator.noise_size, types=types))
+        logits = unwrap(self.surrogate)(
+            self.perturb(small_images, delta, small_masks, self.train_budget),
+            **self.val_prompt(small_masks, 0, types=types))
+        losses = self.loss(logits, self.generator_target(small_masks))
+        return float(sum(losses.values()))
+
     def test_step(self, data):
         return self.val_step(data)
 
