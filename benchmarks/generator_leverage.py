@@ -70,8 +70,7 @@ def pgd(model, batch, steps, step_size=0.1):
             model.perturb(small_images, delta, small_masks,
                           model.train_budget), **prompts)
         loss = sum(
-            model.loss(logits,
-                       model.generator_target(small_masks)).values())
+            model.loss(logits, model.generator_target(small_masks)).values())
         (grad, ) = torch.autograd.grad(loss, delta)
         with torch.no_grad():
             delta -= step_size * grad.sign()
