@@ -10,13 +10,14 @@
 # rebuilds it. mmcv has no wheel for this torch, so it is built once from source with its
 # compiled ops and the wheel is kept in $MMUNSEG_CACHE (default ~/.cache/mmunseg),
 # outside the checkout; nothing here relies on that cache already existing.
+# BASE_PYTHON (default python3) is the interpreter the environment is made from.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MMUNSEG_VENV:-$ROOT/.venv}
 [ "${1:-}" != --key ] && VENV=${1:-$VENV}
 CACHE=${MMUNSEG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmunseg}
-PYTHON=${PYTHON:-python3}
+BASE_PYTHON=${BASE_PYTHON:-python3}
 
 log() { printf '[setup_env] %s\n' "$*" >&2; }
 
@@ -61,7 +62,7 @@ build_mmcv_wheel() {  # build_mmcv_wheel VENV_PY WHEELHOUSE
 create_env() {
   log "creating $VENV"
   rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV"
+  "$BASE_PYTHON" -m venv "$VENV"
   local py=$VENV/bin/python
   "$py" -m pip install -q --upgrade pip 'setuptools<80' wheel
   "$py" -m pip install -q -r "$ROOT/requirements/torch.txt"

@@ -71,12 +71,13 @@ def test_save_and_resume_restores_both_players(tmp_path):
 def test_two_process_distributed_training(tmp_path):
     cfg_path = write_micro_train_config(
         tmp_path / 'micro.py', max_epochs=2, num_images=8)
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    env = dict(
+        os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', PORT='29517')
     result = subprocess.run([
-        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        '--master_port=29517',
-        osp.join(REPO_ROOT, 'tools', 'train.py'), cfg_path, '--work-dir',
-        str(tmp_path / 'dist'), '--launcher', 'pytorch'
+        'bash',
+        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), cfg_path, '2',
+        '--work-dir',
+        str(tmp_path / 'dist')
     ],
                             env=env,
                             capture_output=True,

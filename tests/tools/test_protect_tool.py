@@ -16,19 +16,25 @@ NWPU_CFG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
                     'nwpu_vhr10_instance.py')
 
 
-def run(args, launcher=None):
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
-    command = [sys.executable, PROTECT] if launcher is None else [
-        sys.executable, '-m', 'torch.distributed.run',
-        f'--nproc_per_node={launcher}', '--master_port=29531', PROTECT
-    ]
-    extra = [] if launcher is None else ['--launcher', 'pytorch']
+def run(args, processes=None):
+    """tools/protect.py, or tools/dist_protect.sh with ``processes``."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO_ROOT,
+        PYTHON=sys.executable,
+        OMP_NUM_THREADS='1',
+        PORT='29531')
+    args = [str(a) for a in args]
+    if processes is None:
+        command = [sys.executable, PROTECT] + args
+    else:
+        command = [
+            'bash',
+            osp.join(REPO_ROOT, 'tools', 'dist_protect.sh'), args[0], args[1],
+            str(processes)
+        ] + args[2:]
     result = subprocess.run(
-        command + [str(a) for a in args] + extra,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600)
+        command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     return result.stdout
 
@@ -105,7 +111,7 @@ def test_instance_dataset_per_instance_prompts(tmp_path, checkpoint):
 def test_two_process_sharding_covers_every_image_once(tmp_path, checkpoint):
     out = tmp_path / 'dist'
     stdout = run([CAMVID_CFG, checkpoint, '--out-dir', out, '--limit', 9],
-                 launcher=2)
+                 processes=2)
     assert 'protected 9/9 images' in stdout
     files = [json.loads(line)['file'] for line in open(out / 'manifest.jsonl')]
     assert len(files) == len(set(files)) == 9

@@ -1,6 +1,7 @@
 # NWPU VHR-10 remote-sensing instance segmentation (10 classes, COCO JSON),
 # the split RSPrompter uses, at ../shared/data/nwpu_vhr10 (MMUNSEG_DATA
-# overrides the data folder).
+# overrides the data folder). Pipelines are built in the dataset's (mmdet)
+# scope, so transforms need no prefix.
 dataset_type = 'mmdet.CocoDataset'
 data_root = '{{$MMUNSEG_DATA:{{ fileDirname }}/../../../../shared/data}}' \
     '/nwpu_vhr10/'
@@ -13,18 +14,18 @@ metainfo = dict(
              (0, 0, 192), (250, 170, 30)])
 image_size = (512, 512)
 train_pipeline = [
-    dict(type='mmdet.LoadImageFromFile'),
-    dict(type='mmdet.LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='mmdet.Resize', scale=image_size, keep_ratio=True),
-    dict(type='mmdet.RandomFlip', prob=0.5),
-    dict(type='mmdet.PackDetInputs'),
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='mmdet.LoadImageFromFile'),
-    dict(type='mmdet.Resize', scale=image_size, keep_ratio=True),
-    dict(type='mmdet.LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
-        type='mmdet.PackDetInputs',
+        type='PackDetInputs',
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor')),
 ]
