@@ -2,8 +2,9 @@
 # base channels on CamVid at half resolution, AdamW 1e-3, 500 iterations
 # (about 10 minutes on 2 cores; about 33 mIoU on clean images, see
 # ../shared/docs/efficacy_notes.md). Train it on a protected copy with
-#   --cfg-options _base_.train_dataloader... or by inheriting the copy's
-# protected_dataset.py instead of camvid.py.
+#   tools/train.py THIS_CONFIG --cfg-options \
+#       train_dataloader.dataset.data_root=PROTECTED_DIR \
+#       train_dataloader.dataset.img_suffix=.png
 _base_ = [
     'mmseg::_base_/models/fcn_unet_s5-d16.py',
     '../_base_/datasets/camvid.py',
@@ -12,7 +13,8 @@ _base_ = [
 norm_cfg = dict(type='BN', requires_grad=True)
 crop_size = (176, 240)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
+    # UNet needs sides divisible by 16: pad validation images too.
+    data_preprocessor=dict(size=crop_size, test_cfg=dict(size_divisor=16)),
     backbone=dict(base_channels=16, norm_cfg=norm_cfg),
     decode_head=dict(
         in_channels=16, channels=16, num_classes=11, norm_cfg=norm_cfg),
