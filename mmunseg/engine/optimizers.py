@@ -47,10 +47,11 @@ class MultiOptimWrapperConstructor:
             cfg = dict(cfg)
             cfg.setdefault('type', 'OptimWrapper')
             paramwise_cfg = cfg.pop('paramwise_cfg', None)
-            trainable = TrainableView(module)
+            # paramwise_cfg walks the module tree, which a view cannot; the
+            # frozen parameters it then includes never receive gradients.
+            target = module if paramwise_cfg else TrainableView(module)
             wrappers[name] = DefaultOptimWrapperConstructor(
-                cfg, paramwise_cfg)(
-                    trainable)
+                cfg, paramwise_cfg)(target)
         return OptimWrapperDict(**wrappers)
 
 

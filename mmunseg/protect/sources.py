@@ -1,6 +1,6 @@
 """The images (and annotations) of an MMSeg or MMDet dataset config."""
 import os.path as osp
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional
 
 import cv2
@@ -26,7 +26,6 @@ class ProtectItem:
     instances: Optional[list] = None
     height: Optional[int] = None
     width: Optional[int] = None
-    extra: dict = field(default_factory=dict)
 
     def objects(self, ignore_index=255, background_ids=()):
         """Object masks keyed by a name (``class_3``, ``instance_0``).
