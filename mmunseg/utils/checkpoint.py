@@ -102,8 +102,7 @@ def load_checkpoint_file(path, map_location='cpu'):
         # Not torch.serialization.safe_globals(): on exit it resets the
         # process-wide allow-list, dropping what MMEngine's loads rely on.
         register_checkpoint_safe_globals()
-        checkpoint = torch.load(
-            path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(path, map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
         raise ValueError(
             f'cannot load checkpoint {path}: it is corrupt or holds objects '
