@@ -19,9 +19,8 @@ def test_every_config_loads(path):
     assert cfg.filename == path
 
 
-@pytest.mark.parametrize('name', [
-    'coco128_objects', 'camvid', 'kvasir_seg', 'nwpu_vhr10_instance'
-])
+@pytest.mark.parametrize(
+    'name', ['coco128_objects', 'camvid', 'kvasir_seg', 'nwpu_vhr10_instance'])
 def test_shared_data_configs_build_a_sample(name):
     data_path(name.replace('_instance', ''))
     cfg = Config.fromfile(

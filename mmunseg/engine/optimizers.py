@@ -51,7 +51,8 @@ class MultiOptimWrapperConstructor:
             # frozen parameters it then includes never receive gradients.
             target = module if paramwise_cfg else TrainableView(module)
             wrappers[name] = DefaultOptimWrapperConstructor(
-                cfg, paramwise_cfg)(target)
+                cfg, paramwise_cfg)(
+                    target)
         return OptimWrapperDict(**wrappers)
 
 

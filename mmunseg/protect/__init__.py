@@ -1,12 +1,12 @@
 from .export import (copy_annotations, protection_panel, write_config_override,
                      write_panels)
 from .image_io import (ImageReadError, copy_file_atomic, ensure_outside,
-                       read_image, write_image_atomic)
+                       mirrored_path, read_image, write_image_atomic)
 from .manifest import (ManifestWriter, load_manifest, merge_manifests,
                        summarize, summary_line)
 from .methods import NoiseMethod, Prompt, UniformNoise, UnSegGenerator
 from .objects import PROMPT_MODES
-from .protector import Protector, manifest_shard_path, mirrored_path, shard
+from .protector import Protector, manifest_shard_path, shard
 from .quality import BudgetViolation, check_budget, psnr, ssim
 from .sources import (DatasetSplit, ProtectItem, background_class_ids,
                       load_split)

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 from mmengine.config import Config
 
-from .image_io import copy_file_atomic, read_image, write_bytes_atomic
-from .protector import mirrored_path
+from .image_io import (copy_file_atomic, mirrored_path, read_image,
+                       write_bytes_atomic)
 
 
 def copy_annotations(split, out_dir, fmt):

@@ -3,7 +3,7 @@ half-written file or touching the source data set."""
 import os
 import os.path as osp
 import shutil
-from typing import Callable, Iterable, Union
+from typing import Callable, Iterable, Optional, Union
 
 import cv2
 import numpy as np
@@ -231,29 +231,29 @@ def ensure_outside(
                 'output folder outside them')
 
 
-def output_path(src_path: PathLike, src_root: PathLike, out_root: PathLike,
-                fmt: str) -> str:
-    """Mirror a source file's place under ``src_root`` below ``out_root``.
+def mirrored_path(path: PathLike,
+                  root: PathLike,
+                  out_root: PathLike,
+                  suffix: Optional[str] = None) -> str:
+    """Mirror a source file's place under ``root`` below ``out_root``.
 
     Args:
-        src_path (str | os.PathLike): Source image under ``src_root``.
-        src_root (str | os.PathLike): Source folder.
+        path (str | os.PathLike): Source file under ``root``.
+        root (str | os.PathLike): Source folder.
         out_root (str | os.PathLike): Output folder.
-        fmt (str): Output format, 'png' or 'jpg'; it sets the suffix.
+        suffix (str, optional): Replace the file's suffix, e.g. ``'.png'``.
 
     Returns:
-        str: ``out_root/<path relative to src_root>`` with the suffix
-        replaced by '.png' or '.jpg', e.g. ``a/b.jpeg`` -> ``a/b.png``.
+        str: ``out_root/<path relative to root>``, e.g. ``a/b.jpeg`` ->
+        ``out_root/a/b.png`` with ``suffix='.png'``.
 
     Raises:
-        ValueError: ``src_path`` is not strictly inside ``src_root``, or
-            ``fmt`` is unknown.
+        ValueError: ``path`` is not strictly inside ``root``.
     """
-    if fmt not in SUFFIXES:
-        raise ValueError(
-            f'fmt must be one of {sorted(SUFFIXES)}, but got {fmt!r}')
-    src_abs, root_abs = osp.abspath(src_path), osp.abspath(src_root)
+    src_abs, root_abs = osp.abspath(path), osp.abspath(root)
     if src_abs == root_abs or not _is_within(src_abs, root_abs):
-        raise ValueError(f'{src_path} is not inside {src_root}')
-    rel = osp.relpath(src_abs, root_abs)
-    return osp.join(os.fspath(out_root), osp.splitext(rel)[0] + SUFFIXES[fmt])
+        raise ValueError(f'{path} is not inside {root}')
+    relative = osp.relpath(src_abs, root_abs)
+    if suffix is not None:
+        relative = osp.splitext(relative)[0] + suffix
+    return osp.join(os.fspath(out_root), relative)

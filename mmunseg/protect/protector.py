@@ -9,22 +9,12 @@ import torch
 from mmengine.utils import ProgressBar
 
 from ..models.budget import budget_map, scale_noise
-from .image_io import (ImageReadError, read_image, write_bytes_atomic,
-                       write_image_atomic)
+from .image_io import (ImageReadError, mirrored_path, read_image,
+                       write_bytes_atomic, write_image_atomic)
 from .manifest import ManifestWriter
 from .methods import Prompt
 from .objects import PROMPT_MODES, union
 from .quality import check_budget, psnr, quantize_within_budget, ssim
-
-
-def mirrored_path(path, root, out_dir, suffix=None):
-    """``out_dir / relpath(path, root)``, optionally with a new suffix."""
-    relative = osp.relpath(osp.abspath(path), osp.abspath(root))
-    if relative.startswith('..'):
-        raise ValueError(f'{path} is not inside the dataset root {root}')
-    if suffix is not None:
-        relative = osp.splitext(relative)[0] + suffix
-    return osp.join(out_dir, relative)
 
 
 def noise_path(img_path, root, out_dir):

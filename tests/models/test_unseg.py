@@ -44,23 +44,20 @@ def changed_parameters(model, step):
     return {name for name, changed in grads.items() if changed}
 
 
-def test_surrogate_phase_trains_only_the_surrogate():
+@pytest.mark.parametrize('phase, trained', [
+    ('surrogate', 'surrogate.'),
+    ('generator', 'generator.noise_head.'),
+])
+def test_each_phase_trains_only_its_player(phase, trained):
+    """Surrogate phase: only the surrogate; generator phase: only the noise
+    head; the frozen SAM never."""
     model, optim = build()
-    model.set_phase('surrogate')
+    model.set_phase(phase)
     changed = changed_parameters(model,
                                  lambda: model.train_step(batch(), optim))
     assert changed
-    assert all(name.startswith('surrogate.') for name in changed)
-
-
-def test_generator_phase_trains_only_the_noise_head():
-    model, optim = build()
-    model.set_phase('generator')
-    changed = changed_parameters(model,
-                                 lambda: model.train_step(batch(), optim))
-    assert changed
-    assert all(name.startswith('generator.noise_head.') for name in changed)
-    # The surrogate is trainable again for its own phase.
+    assert all(name.startswith(trained) for name in changed)
+    # Parameters frozen for the step are trainable again afterwards.
     assert all(p.requires_grad for p in model.surrogate.parameters())
 
 

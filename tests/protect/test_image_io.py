@@ -8,8 +8,8 @@ import pytest
 
 from mmunseg.protect import image_io
 from mmunseg.protect.image_io import (ImageReadError, copy_file_atomic,
-                                      ensure_outside, output_path, read_image,
-                                      write_image_atomic)
+                                      ensure_outside, mirrored_path,
+                                      read_image, write_image_atomic)
 
 
 def _rgb(height=6, width=7, seed=0):
@@ -193,16 +193,17 @@ def test_ensure_outside(tmp_path):
         ensure_outside(src / 'out', [tmp_path / 'src_link'])
 
 
-def test_output_path_mirrors_layout():
-    out = output_path('/d/src/im/a/x.jpeg', '/d/src', '/d/out', 'png')
+def test_mirrored_path_mirrors_layout():
+    out = mirrored_path('/d/src/im/a/x.jpeg', '/d/src', '/d/out', '.png')
     assert out == osp.join('/d/out', 'im', 'a', 'x.png')
-    assert output_path('/d/src/x.PNG', '/d/src/', 'o',
-                       'jpg') == osp.join('o', 'x.jpg')
-    assert output_path('/d/src/v1.2/x', '/d/src', 'o',
-                       'png') == osp.join('o', 'v1.2', 'x.png')
+    assert mirrored_path('/d/src/x.PNG', '/d/src/', 'o',
+                         '.jpg') == osp.join('o', 'x.jpg')
+    assert mirrored_path('/d/src/v1.2/x', '/d/src', 'o',
+                         '.png') == osp.join('o', 'v1.2', 'x.png')
+    # Annotations keep their own suffix.
+    assert mirrored_path('/d/src/ann/x.png', '/d/src',
+                         'o') == osp.join('o', 'ann', 'x.png')
     for src_path in ('/d/other/x.jpg', '/d/src', '/d/src_2/x.jpg',
                      '/d/src/../x.jpg'):
         with pytest.raises(ValueError, match='is not inside'):
-            output_path(src_path, '/d/src', '/d/out', 'png')
-    with pytest.raises(ValueError, match='fmt'):
-        output_path('/d/src/x.jpg', '/d/src', '/d/out', 'tif')
+            mirrored_path(src_path, '/d/src', '/d/out', '.png')
