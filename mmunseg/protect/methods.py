@@ -24,10 +24,14 @@ class Prompt:
         mask (np.ndarray, optional): (H, W) bool object mask.
         box (np.ndarray, optional): (4, ) xyxy.
         points (np.ndarray, optional): (N, 2) positive (x, y) points.
+        labels (np.ndarray, optional): (H, W) int class id of each object
+            pixel, -1 elsewhere: what class-wise baselines key their
+            noise on.
     """
     mask: Optional[np.ndarray] = None
     box: Optional[np.ndarray] = None
     points: Optional[np.ndarray] = None
+    labels: Optional[np.ndarray] = None
 
 
 class NoiseMethod:

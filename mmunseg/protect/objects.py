@@ -61,3 +61,24 @@ def union(masks, shape):
     for mask in masks:
         out |= mask
     return out
+
+
+def class_map(objects, shape):
+    """Class id of every object pixel, -1 elsewhere, from named masks.
+
+    Names end in ``class_<id>`` (semantic or instance objects); objects
+    without a class (automatic masks) count as class 0. Later objects
+    overwrite earlier ones where they overlap.
+
+    Args:
+        objects (dict[str, np.ndarray]): (H, W) bool masks by name.
+        shape (tuple[int, int]): (H, W).
+
+    Returns:
+        np.ndarray: (H, W) int64.
+    """
+    labels = np.full(shape, -1, np.int64)
+    for name, mask in objects.items():
+        _, found, label = name.rpartition('class_')
+        labels[mask] = int(label) if found and label.isdigit() else 0
+    return labels

@@ -13,7 +13,7 @@ from .image_io import (ImageReadError, mirrored_path, read_image,
                        write_bytes_atomic, write_image_atomic)
 from .manifest import ManifestWriter
 from .methods import Prompt
-from .objects import PROMPT_MODES, union
+from .objects import PROMPT_MODES, class_map, union
 from .quality import check_budget, psnr, quantize_within_budget, ssim
 
 
@@ -43,17 +43,18 @@ def prompts_for(mode, objects, object_mask, key, num_points=10):
     inside their own object.
     """
     calls = []
+    labels = class_map(objects, object_mask.shape)
     if mode == 'box':
         ys, xs = np.nonzero(object_mask)
         box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
-        return [(None, Prompt(box=box))]
+        return [(None, Prompt(box=box, labels=labels))]
     if mode == 'points':
         ys, xs = np.nonzero(object_mask)
         rng = np.random.default_rng(stable_seed(key))
         pick = rng.choice(len(xs), num_points, replace=len(xs) < num_points)
         points = np.stack([xs[pick], ys[pick]], axis=1).astype(np.float32)
-        return [(None, Prompt(points=points))]
-    calls.append((None, Prompt(mask=object_mask)))
+        return [(None, Prompt(points=points, labels=labels))]
+    calls.append((None, Prompt(mask=object_mask, labels=labels)))
     if mode in ('per-class', 'per-instance'):
         calls += [(mask, Prompt(mask=mask)) for mask in objects.values()]
     return calls

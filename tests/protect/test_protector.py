@@ -222,3 +222,20 @@ def test_noise_transforms_reproduce_the_protected_copy(camvid, tmp_path,
         assert diff.max() <= 1 and (diff > 0).mean() < 0.01
     with pytest.raises(FileNotFoundError, match='no stored noise'):
         stored(dict(img=clean_bgr, img_path=str(src / 'other.jpg')))
+
+
+def test_prompts_carry_the_class_of_every_object_pixel():
+    from mmunseg.protect.objects import class_map
+    from mmunseg.protect.protector import prompts_for
+    sky = np.zeros((4, 6), bool)
+    sky[:2] = True
+    car = np.zeros((4, 6), bool)
+    car[3, :2] = True
+    objects = {'class_0': sky, 'instance_1_class_8': car}
+    object_mask = sky | car
+    labels = class_map(objects, object_mask.shape)
+    assert (labels[sky] == 0).all() and (labels[car] == 8).all()
+    assert (labels[~object_mask] == -1).all()
+    for mode in ('union', 'box', 'points'):
+        (_, prompt), = prompts_for(mode, objects, object_mask, 'a.png')
+        np.testing.assert_array_equal(prompt.labels, labels)
