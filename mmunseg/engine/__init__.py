@@ -1,9 +1,10 @@
-from .hooks import SafeResumeHook
+from .hooks import SafeResumeHook, ValMetricHistoryHook
 from .loops import (BilevelEpochBasedTrainLoop, BilevelIterBasedTrainLoop,
                     BilevelSchedule)
 from .optimizers import MultiOptimWrapperConstructor
 
 __all__ = [
     'BilevelEpochBasedTrainLoop', 'BilevelIterBasedTrainLoop',
-    'BilevelSchedule', 'MultiOptimWrapperConstructor', 'SafeResumeHook'
+    'BilevelSchedule', 'MultiOptimWrapperConstructor', 'SafeResumeHook',
+    'ValMetricHistoryHook'
 ]

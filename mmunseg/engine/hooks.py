@@ -1,11 +1,16 @@
+import json
+import numbers
+import os.path as osp
 import re
 
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmunseg.registry import HOOKS
 from mmunseg.utils.checkpoint import make_message_hub_portable
 from ..models.unseg import unwrap
+from ..protect.image_io import write_bytes_atomic
 
 
 def wrapped_children(model):
@@ -56,3 +61,39 @@ class SafeResumeHook(Hook):
         if head in wrapped:
             return f'{head}.module.{rest}'
         return f'{head}.{rest}' if rest else head
+
+
+@HOOKS.register_module()
+class ValMetricHistoryHook(Hook):
+    """Record every validation's metrics with its iteration.
+
+    Writes ``<work_dir>/<filename>`` (a JSON list of
+    ``{"iter", "epoch", "metrics"}``) after each validation, atomically, so
+    a report can plot a metric over training.
+
+    Args:
+        filename (str): Name of the file in the run's work_dir.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, filename='val_history.json'):
+        self.filename = filename
+        self.history = []
+
+    def after_val_epoch(self, runner, metrics=None):
+        if not metrics:
+            return
+        self.history.append(
+            dict(
+                iter=runner.iter,
+                epoch=runner.epoch,
+                metrics={
+                    key: float(value)
+                    for key, value in metrics.items()
+                    if isinstance(value, numbers.Real)
+                }))
+        if is_main_process():
+            write_bytes_atomic(
+                osp.join(runner.work_dir, self.filename),
+                json.dumps(self.history, indent=1).encode())
