@@ -5,7 +5,7 @@ from .transforms import (AddUnlearnableNoise, GenerateUnlearnableNoise,
                          RandomHorizontalFlip, ResizePad)
 
 __all__ = [
-    'FolderMaskDataset', 'PartiallyProtectedDataset', 'LoadImageAndMask', 'RandomHorizontalFlip',
-    'LargeScaleJitter', 'ResizePad', 'PackUnSegInputs', 'AddUnlearnableNoise',
-    'GenerateUnlearnableNoise'
+    'FolderMaskDataset', 'PartiallyProtectedDataset', 'LoadImageAndMask',
+    'RandomHorizontalFlip', 'LargeScaleJitter', 'ResizePad', 'PackUnSegInputs',
+    'AddUnlearnableNoise', 'GenerateUnlearnableNoise'
 ]

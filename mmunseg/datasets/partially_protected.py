@@ -111,10 +111,7 @@ class PartiallyProtectedDataset:
             covered,
             key=lambda i: zlib.crc32(f'{self.seed}:{paths[i]}'.encode()))
         num_clean = int(round(self.clean_fraction * len(covered)))
-        self.protected = {
-            i: files[_key(paths[i])]
-            for i in order[num_clean:]
-        }
+        self.protected = {i: files[_key(paths[i])] for i in order[num_clean:]}
         self.summary = dict(
             images=len(paths),
             protected=len(self.protected),

@@ -148,9 +148,8 @@ def victim_config(base_cfg,
         evaluator.type = 'mmunseg.PerClassIoUMetric'
     elif evaluator.get('type') in COCO_METRICS:
         evaluator.classwise = True
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='mmunseg.ValMetricHistoryHook')
-    ]
+    cfg.custom_hooks = list(cfg.get(
+        'custom_hooks', [])) + [dict(type='mmunseg.ValMetricHistoryHook')]
     return cfg
 
 
@@ -176,8 +175,10 @@ def run_victim(cfg):
             dict(
                 iter=runner.iter,
                 epoch=runner.epoch,
-                metrics={k: float(v)
-                         for k, v in metrics.items()}))
+                metrics={
+                    k: float(v)
+                    for k, v in metrics.items()
+                }))
     dataset = runner.train_dataloader.dataset
     result = dict(
         metrics=history[-1]['metrics'],
@@ -229,8 +230,8 @@ def summarize(runs, results, metric):
                 values=values,
                 mean=mean,
                 std=std,
-                ratio_to_clean=None if mean is None or not clean_mean else
-                mean / clean_mean,
+                ratio_to_clean=None
+                if mean is None or not clean_mean else mean / clean_mean,
                 training_images=members[0][1].get('training_images')))
         per_class = {}
         for _, result in members:
@@ -306,8 +307,7 @@ def plot_report(report, path):
     width = 0.8 / max(len(names), 1)
     for i, name in enumerate(names):
         values = [report['classes'][name].get(key) or 0 for key in keys]
-        bars.bar(
-            np.arange(len(keys)) + i * width, values, width, label=name)
+        bars.bar(np.arange(len(keys)) + i * width, values, width, label=name)
     bars.set_xticks(np.arange(len(keys)) + 0.4 - width / 2)
     bars.set_xticklabels([class_label(k) for k in keys],
                          rotation=45,
@@ -378,8 +378,8 @@ def evaluate_protection(victim,
     Returns:
         dict: The report (see :func:`summarize`), with ``paths`` on rank 0.
     """
-    base_cfg = victim if isinstance(victim, Config) else Config.fromfile(
-        victim)
+    base_cfg = victim if isinstance(victim,
+                                    Config) else Config.fromfile(victim)
     if cfg_options:
         base_cfg.merge_from_dict(cfg_options)
     base_cfg.launcher = launcher
@@ -391,8 +391,7 @@ def evaluate_protection(victim,
     results = []
     for spec in runs:
         cfg = victim_config(base_cfg, spec, work_dir, protected_root,
-                            clean_root, defense, defense_options,
-                            val_interval)
+                            clean_root, defense, defense_options, val_interval)
         results.append(run_victim(cfg))
     metric = metric or primary_metric(base_cfg, results[0]['metrics'])
     report = dict(

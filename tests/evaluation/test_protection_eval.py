@@ -7,8 +7,8 @@ import pytest
 from mmengine.config import Config
 
 from mmunseg.datasets import PartiallyProtectedDataset
-from mmunseg.evaluation.protection_eval import (evaluate_protection,
-                                                plan_runs, victim_config)
+from mmunseg.evaluation.protection_eval import (evaluate_protection, plan_runs,
+                                                victim_config)
 from mmunseg.protect import Protector, UniformNoise, load_split
 from tests.utils import data_path
 
@@ -89,8 +89,9 @@ def test_dataset_rejects_a_folder_that_is_not_a_protected_copy(
     with pytest.raises(FileNotFoundError, match='no manifest'):
         PartiallyProtectedDataset(clean_dataset_cfg(root), str(tmp_path))
     (tmp_path / 'manifest.jsonl').write_text(
-        json.dumps(dict(file='x.png', source='/elsewhere/x.jpg',
-                        status='protected')) + '\n')
+        json.dumps(
+            dict(file='x.png', source='/elsewhere/x.jpg', status='protected'))
+        + '\n')
     with pytest.raises(ValueError, match='covers none'):
         PartiallyProtectedDataset(clean_dataset_cfg(root), str(tmp_path))
     with pytest.raises(ValueError, match='clean_fraction'):
@@ -112,8 +113,12 @@ def test_victim_config_wraps_only_the_training_set(camvid_subset, tmp_path):
     root, protected = camvid_subset
     base = Config.fromfile(VICTIM)
     clean, protected_run = plan_runs([0.0])
-    cfg = victim_config(base, protected_run, str(tmp_path), str(protected),
-                        clean_root=str(root))
+    cfg = victim_config(
+        base,
+        protected_run,
+        str(tmp_path),
+        str(protected),
+        clean_root=str(root))
     dataset = cfg.train_dataloader.dataset
     assert dataset.type == 'mmunseg.PartiallyProtectedDataset'
     assert dataset.dataset.data_root == str(root)
