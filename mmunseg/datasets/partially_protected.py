@@ -13,13 +13,33 @@ WRITTEN = ('protected', 'copied_empty_mask')
 
 
 def in_own_scope(dataset_cfg):
-    """Build ``mmseg.X`` / ``mmdet.X`` in that scope, pipeline included
-    (their transforms are named without a prefix)."""
+    """Build ``mmseg.X`` / ``mmdet.X`` (or a wrapper of them) in that
+    scope, pipelines included: their transforms have no prefix."""
     dataset_cfg = dict(dataset_cfg)
-    scope, dot, _ = str(dataset_cfg.get('type', '')).partition('.')
-    if dot and '_scope_' not in dataset_cfg:
-        dataset_cfg['_scope_'] = scope
+    node = dataset_cfg
+    while '_scope_' not in dataset_cfg:
+        scope, dot, _ = str(node.get('type', '')).partition('.')
+        if dot:
+            dataset_cfg['_scope_'] = scope
+        elif node.get('dataset') or node.get('datasets'):
+            node = node.get('dataset') or node['datasets'][0]
+            continue
+        break
     return dataset_cfg
+
+
+def leaf_of(dataset, idx):
+    """The dataset that holds sample ``idx`` of a (wrapped) dataset, and the
+    sample's index there (MMEngine's Concat / Repeat / ClassBalanced
+    wrappers have no pipeline of their own)."""
+    while not hasattr(dataset, 'pipeline'):
+        if hasattr(dataset, 'datasets'):
+            child, idx = dataset._get_ori_dataset_idx(idx)
+            dataset = dataset.datasets[child]
+        else:
+            idx = dataset._get_ori_dataset_idx(idx)
+            dataset = dataset.dataset
+    return dataset, idx
 
 
 def _key(path):
@@ -71,10 +91,6 @@ class PartiallyProtectedDataset:
     @property
     def metainfo(self):
         return self.dataset.metainfo
-
-    @property
-    def pipeline(self):
-        return self.dataset.pipeline
 
     def _protected_files(self):
         manifest = osp.join(self.protected_root, 'manifest.jsonl')
@@ -140,11 +156,13 @@ class PartiallyProtectedDataset:
     def __getitem__(self, idx):
         self.full_init()
         rng = np.random.default_rng(idx)
-        for _ in range(getattr(self.dataset, 'max_refetch', 1000) + 1):
-            data = self.dataset.pipeline(self.get_data_info(idx))
+        leaf, _ = leaf_of(self.dataset, idx)
+        for _ in range(leaf.max_refetch + 1):
+            leaf, _ = leaf_of(self.dataset, idx)
+            data = leaf.pipeline(self.get_data_info(idx))
             if data is not None:
                 return data
-            if self.dataset.test_mode:
+            if leaf.test_mode:
                 break
             # As BaseDataset does: a sample its pipeline drops is replaced.
             idx = int(rng.integers(len(self)))

@@ -48,12 +48,30 @@ def _override_leaf(dataset_cfg, out_dir, fmt, is_instance):
     return override
 
 
+def _replace_leaves(dataset_cfg, leaves):
+    """A copy of a (wrapped) dataset config with its leaves updated in
+    order from ``leaves`` (an iterator of override dicts)."""
+    dataset_cfg = dict(dataset_cfg)
+    if 'datasets' in dataset_cfg:
+        dataset_cfg['datasets'] = [
+            _replace_leaves(child, leaves) for child in dataset_cfg['datasets']
+        ]
+    elif 'dataset' in dataset_cfg:
+        dataset_cfg['dataset'] = _replace_leaves(dataset_cfg['dataset'],
+                                                 leaves)
+    else:
+        dataset_cfg.update(next(leaves))
+    return dataset_cfg
+
+
 def write_config_override(config_path, splits, out_dir, fmt):
     """A dataset config that reads the protected copy.
 
     It inherits the original config and changes only where the images are
     (``data_root``) and their suffix, so pipelines, classes and evaluators
-    stay the user's own.
+    stay the user's own. A split made of several datasets (a
+    ``ConcatDataset`` such as VOC train + aug) is written out whole, with
+    every leaf pointed at the copy.
 
     Returns:
         str: Path of the written config.
@@ -70,12 +88,15 @@ def write_config_override(config_path, splits, out_dir, fmt):
         '# with its images replaced by their protected copies.',
         f'_base_ = [{osp.abspath(config_path)!r}]',
     ]
+    source = None
     for key, leaves in overrides.items():
-        if len(leaves) > 1:
-            raise NotImplementedError(
-                f'{key} combines {len(leaves)} datasets; point each one at '
-                f'{out_dir} by hand (data_root, img_suffix)')
-        text = Config(dict(dataset=leaves[0])).pretty_text.strip()
+        if len(leaves) == 1:
+            dataset = leaves[0]
+        else:
+            source = source or Config.fromfile(config_path)
+            dataset = _replace_leaves(source[key]['dataset'], iter(leaves))
+            dataset['_delete_'] = True
+        text = Config(dict(dataset=dataset)).pretty_text.strip()
         lines.append(f'{key} = dict({text.replace(" = ", "=")})')
     path = osp.join(out_dir, 'protected_dataset.py')
     write_bytes_atomic(path, ('\n'.join(lines) + '\n').encode())

@@ -175,3 +175,12 @@ def test_report_on_a_two_iteration_schedule(camvid_subset, tmp_path):
         clean_root=str(root),
         cfg_options=tiny_schedule)
     assert result.stat().st_mtime_ns == stamp
+
+
+def test_dataset_wraps_a_concatenated_training_set(camvid_subset):
+    root, protected = camvid_subset
+    leaf = clean_dataset_cfg(root)
+    dataset = PartiallyProtectedDataset(
+        dict(type='ConcatDataset', datasets=[leaf, leaf]), str(protected))
+    assert len(dataset) == 16 and dataset.summary['protected'] == 16
+    assert dataset[9]['inputs'].shape[0] == 3
