@@ -239,3 +239,21 @@ def test_prompts_carry_the_class_of_every_object_pixel():
     for mode in ('union', 'box', 'points'):
         (_, prompt), = prompts_for(mode, objects, object_mask, 'a.png')
         np.testing.assert_array_equal(prompt.labels, labels)
+
+
+def test_constant_shift_control_brightens_each_region_by_its_budget(
+        camvid, tmp_path):
+    from mmunseg.protect.controls import ConstantShift
+    from mmunseg.protect.image_io import read_image
+    src, names = camvid
+    out = tmp_path / 'out'
+    _, records = protect(ConstantShift(1.0), src, names[:2], out)
+    for record in records.values():
+        assert record['linf_object'] == 8 and record['linf_background'] <= 2
+        clean = read_image(record['source']).astype(int)
+        shifted = read_image(str(out / record['file'])).astype(int)
+        # +8 wherever the clean pixel has room (void pixels get +2).
+        room = clean <= 255 - 8
+        assert np.isin((shifted - clean)[room], [2, 8]).all()
+    with pytest.raises(ValueError, match='in \\[-1, 1\\]'):
+        ConstantShift(2.0)
