@@ -1,3 +1,5 @@
+from .baselines import (AutoregressiveNoise, ConvolutionNoise,
+                        ErrorMinimizingNoise, SyntheticNoise)
 from .export import (copy_annotations, protection_panel, write_config_override,
                      write_panels)
 from .image_io import (ImageReadError, copy_file_atomic, ensure_outside,
@@ -19,5 +21,6 @@ __all__ = [
     'UniformNoise', 'UnSegGenerator', 'PROMPT_MODES', 'Protector',
     'manifest_shard_path', 'mirrored_path', 'shard', 'BudgetViolation',
     'check_budget', 'psnr', 'ssim', 'DatasetSplit', 'ProtectItem',
-    'background_class_ids', 'load_split'
+    'background_class_ids', 'load_split', 'AutoregressiveNoise',
+    'ConvolutionNoise', 'ErrorMinimizingNoise', 'SyntheticNoise'
 ]
