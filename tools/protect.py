@@ -1,6 +1,8 @@
 """Write an unlearnable (protected) copy of a dataset.
 
-    python tools/protect.py DATASET_CONFIG GENERATOR_CKPT --out-dir DIR
+    python tools/protect.py DATASET_CONFIG [GENERATOR_CKPT] --out-dir DIR
+        [--method unseg|uniform|em|synper|ar|cuda|NOISE_METHOD]
+        [--method-options KEY=VALUE ...]
         [--splits train] [--prompt union] [--budget paper|medical|train]
         [--eps-object 8/255] [--eps-background 2/255] [--format png|jpg]
         [--batch-size 4] [--device cpu|cuda] [--resume] [--vis N]
@@ -10,8 +12,20 @@ dataset's folders under DIR (images as lossless PNG by default), with the
 annotations unchanged, a manifest (per image: achieved L-inf per region,
 PSNR, SSIM), a summary and ``protected_dataset.py``, a config that trains on
 the copy. Nothing is written into the source dataset.
+
+``--method`` is the UnSeg generator (``unseg``, needs GENERATOR_CKPT) or any
+method registered in ``mmunseg.registry.NOISE_METHODS``: the uniform control
+and the baselines (``em`` error-minimising noise, ``synper`` synthetic
+patches, ``ar`` autoregressive, ``cuda`` class-wise convolutions, or their
+class names). Every method gets the same budgets, prompts and output.
+``--method-options`` go to the method's constructor, for example
+``precision=bf16 compile=True`` for the generator or ``steps=10 rounds=2``
+for EM; the command line's ``--seed``, ``--device``, budgets and the
+dataset's number of classes fill the constructor arguments of those names
+that the options leave unset.
 """
 import argparse
+import inspect
 import json
 import os
 import os.path as osp
@@ -20,14 +34,15 @@ from fractions import Fraction
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
-from mmunseg.protect import (PROMPT_MODES, Protector, UniformNoise,
-                             UnSegGenerator, background_class_ids,
-                             copy_annotations, ensure_outside, load_manifest,
-                             load_split, manifest_shard_path, merge_manifests,
-                             shard, summarize, summary_line,
-                             write_config_override, write_panels)
+from mmunseg.protect import (PROMPT_MODES, Protector, UnSegGenerator,
+                             background_class_ids, copy_annotations,
+                             ensure_outside, load_manifest, load_split,
+                             manifest_shard_path, merge_manifests, shard,
+                             summarize, summary_line, write_config_override,
+                             write_panels)
+from mmunseg.registry import NOISE_METHODS
 from mmunseg.utils import register_all_modules
 
 # Object / background budgets of the paper, in [0, 1] units.
@@ -35,6 +50,16 @@ BUDGETS = {
     'paper': (8 / 255, 2 / 255),
     'medical': (4 / 255, 1 / 255),
     'train': (1 / 255, 0.25 / 255),
+}
+
+# Short names of the registered noise methods.
+METHOD_ALIASES = {
+    'unseg': 'UnSegGenerator',
+    'uniform': 'UniformNoise',
+    'em': 'ErrorMinimizingNoise',
+    'synper': 'SyntheticNoise',
+    'ar': 'AutoregressiveNoise',
+    'cuda': 'ConvolutionNoise',
 }
 
 
@@ -60,7 +85,7 @@ def parse_args():
         'checkpoint',
         nargs='?',
         help='trained generator (training checkpoint or exported file); '
-        'not needed for --method uniform')
+        'only for --method unseg')
     parser.add_argument('--out-dir', required=True, help='output root')
     parser.add_argument(
         '--splits',
@@ -69,9 +94,20 @@ def parse_args():
         help='dataloaders to protect: train, val, test')
     parser.add_argument(
         '--method',
-        choices=['unseg', 'uniform'],
+        choices=sorted(METHOD_ALIASES) + sorted(NOISE_METHODS.module_dict),
         default='unseg',
-        help='UnSeg generator, or uniform random noise (the control)')
+        metavar='METHOD',
+        help='the UnSeg generator (unseg), or a registered noise method: '
+        'uniform (the control), em, synper, ar, cuda, or a class name of '
+        'mmunseg.registry.NOISE_METHODS')
+    parser.add_argument(
+        '--method-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        metavar='KEY=VALUE',
+        help='constructor arguments of the method, e.g. precision=bf16 '
+        'compile=True (unseg) or steps=10 rounds=2 (em)')
     parser.add_argument(
         '--generator-config',
         help='training config of the generator, if the checkpoint does not '
@@ -114,7 +150,8 @@ def parse_args():
         '--limit',
         type=int,
         help='protect only the first N images of each split (a trial run)')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the noise methods')
     parser.add_argument(
         '--resume', action='store_true', help='skip finished images')
     parser.add_argument(
@@ -142,20 +179,40 @@ def init_distributed(launcher):
     return dist.get_rank(), dist.get_world_size()
 
 
-def build_method(args, device):
-    if args.method == 'uniform':
-        return UniformNoise(seed=args.seed)
-    if args.checkpoint is None:
-        raise SystemExit('protect.py: the unseg method needs GENERATOR_CKPT')
-    generator_cfg = None
-    if args.generator_config:
-        generator_cfg = Config.fromfile(
-            args.generator_config).model.generator.to_dict()
-    return UnSegGenerator(
-        args.checkpoint,
-        generator_cfg=generator_cfg,
-        device=device,
-        antialias=not args.no_antialias)
+def build_method(args, defaults):
+    """The noise method of ``--method`` with its ``--method-options``.
+
+    Args:
+        args (argparse.Namespace): The command line.
+        defaults (dict): Values (from the command line and the dataset) for
+            the constructor arguments of these names that the options leave
+            unset; None values are skipped.
+    """
+    name = METHOD_ALIASES.get(args.method, args.method)
+    options = dict(args.method_options)
+    accepted = inspect.signature(NOISE_METHODS.get(name)).parameters
+    for key, value in defaults.items():
+        if key in accepted and value is not None:
+            options.setdefault(key, value)
+    try:
+        if name != 'UnSegGenerator':
+            if args.checkpoint is not None:
+                warnings.warn(f'--method {args.method} uses no generator: '
+                              f'{args.checkpoint} is ignored')
+            return NOISE_METHODS.build(dict(type=name, **options))
+        if args.checkpoint is None:
+            raise SystemExit('protect.py: the unseg method needs '
+                             'GENERATOR_CKPT')
+        if args.generator_config:
+            options.setdefault(
+                'generator_cfg',
+                Config.fromfile(
+                    args.generator_config).model.generator.to_dict())
+        options.setdefault('antialias', not args.no_antialias)
+        return UnSegGenerator(args.checkpoint, **options)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f'protect.py: --method {args.method} with options '
+                         f'{options}: {error}')
 
 
 def automatic_objects(method):
@@ -220,7 +277,22 @@ def main():
         if args.background_classes is not None \
         else background_class_ids(classes)
 
-    method = build_method(args, args.device)
+    method = build_method(
+        args,
+        dict(
+            seed=args.seed,
+            device=args.device,
+            eps_object=eps_object,
+            eps_background=eps_background,
+            num_classes=len(classes) if classes else None))
+    if args.prompt == 'everything' and not isinstance(method, UnSegGenerator):
+        raise SystemExit('protect.py: --prompt everything uses SAM\'s '
+                         'automatic masks of the unseg method')
+    if getattr(method, 'needs_labels',
+               False) and args.prompt in ('per-class', 'per-instance'):
+        raise SystemExit(f'protect.py: --method {args.method} keys its '
+                         'noise on the class of each pixel; use --prompt '
+                         'union (or box / points)')
     protector = Protector(
         method,
         out_dir,
@@ -272,6 +344,7 @@ def main():
     summary = summarize(records, eps_object, eps_background)
     summary.update(
         method=args.method,
+        method_options=args.method_options,
         prompt=args.prompt,
         splits=args.splits,
         format=args.format,

@@ -1,4 +1,5 @@
 import hashlib
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -131,3 +132,38 @@ def test_everything_mode_on_unlabelled_images(tmp_path, checkpoint):
     # copied unchanged; either way it is reported.
     assert record['status'] in ('protected', 'copied_empty_mask')
     assert 'images' in stdout
+
+
+def test_baseline_method_with_options_fills_dataset_defaults(tmp_path):
+    data_path('camvid')
+    out = tmp_path / 'em'
+    stdout = run([
+        CAMVID_CFG, '--out-dir', out, '--limit', 2, '--method', 'em',
+        '--method-options', 'rounds=1', 'train_steps=1', 'steps=1',
+        '--batch-size', 2
+    ])
+    assert 'protected 2/2 images' in stdout
+    summary = json.load(open(out / 'summary.json'))
+    assert summary['budget_ok'] and summary['method'] == 'em'
+    assert summary['method_options'] == dict(rounds=1, train_steps=1, steps=1)
+
+
+def test_bad_method_options_and_prompts_are_refused(tmp_path, checkpoint,
+                                                    monkeypatch):
+    data_path('camvid')
+    spec = importlib.util.spec_from_file_location('protect_tool', PROTECT)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / 'out')
+    cases = [
+        (['--method', 'ar', '--method-options', 'nonsense=1'], 'nonsense'),
+        (['--method', 'synper', '--prompt', 'per-class'], '--prompt union'),
+        # The options reach the generator's constructor.
+        ([checkpoint, '--method-options', 'precision=fp64'], 'fp64'),
+    ]
+    for args, message in cases:
+        monkeypatch.setattr(sys, 'argv', ['protect.py', CAMVID_CFG] + args +
+                            ['--out-dir', out, '--limit', '1'])
+        with pytest.raises(SystemExit, match=message):
+            tool.main()
+        assert not osp.exists(osp.join(out, 'manifest.jsonl'))
