@@ -38,9 +38,11 @@ DATA_SAMPLERS = Registry(
 TRANSFORMS = Registry(
     'transform',
     parent=MMENGINE_TRANSFORMS,
-    locations=['mmunseg.datasets.transforms'])
+    locations=['mmunseg.datasets.transforms', 'mmunseg.defenses'])
 MODELS = Registry(
-    'model', parent=MMENGINE_MODELS, locations=['mmunseg.models'])
+    'model',
+    parent=MMENGINE_MODELS,
+    locations=['mmunseg.models', 'mmunseg.defenses'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper',
     parent=MMENGINE_MODEL_WRAPPERS,
