@@ -4,6 +4,7 @@ import copy
 import inspect
 
 from .bit_depth_reduction import BitDepthReduction
+from .ddc_adversarial_training import DDCAdversarialTraining
 from .gaussian_smoothing import GaussianSmoothing
 from .grayscale import Grayscale
 from .jpeg_compression import JPEGCompression
@@ -17,7 +18,10 @@ TRANSFORM_DEFENSES = {
     'bit_depth': BitDepthReduction,
 }
 #: Defenses that wrap the victim model, by name.
-MODEL_DEFENSES = {'pgd_at': PGDAdversarialTraining}
+MODEL_DEFENSES = {
+    'pgd_at': PGDAdversarialTraining,
+    'ddc_at': DDCAdversarialTraining,
+}
 DEFENSE_NAMES = tuple(TRANSFORM_DEFENSES) + tuple(MODEL_DEFENSES)
 
 #: Transforms that put the protection in (they follow image loading); a
@@ -94,7 +98,8 @@ def apply_defense(cfg, name, **options):
     ``GenerateUnlearnableNoise``) of the training pipelines, found in
     ``cfg.train_dataloader.dataset`` through dataset wrappers, as
     ``type='mmunseg.<Name>'`` so that mmseg and mmdet scopes resolve it.
-    ``pgd_at`` wraps ``cfg.model`` in :class:`PGDAdversarialTraining`.
+    ``pgd_at`` and ``ddc_at`` wrap ``cfg.model`` in
+    :class:`PGDAdversarialTraining` or :class:`DDCAdversarialTraining`.
 
     Args:
         cfg (mmengine.Config): The victim config, modified in place.
@@ -112,11 +117,15 @@ def apply_defense(cfg, name, **options):
         raise ValueError(f'unknown defense {name!r}; choose one of '
                          f'{DEFENSE_NAMES}')
     if name in MODEL_DEFENSES:
-        _check_options(name, PGDAdversarialTraining, options)
+        cls = MODEL_DEFENSES[name]
+        _check_options(name, cls, options)
+        attack = {
+            key: options.get(key, parameter.default)
+            for key, parameter in inspect.signature(cls).parameters.items()
+            if key in ('epsilon', 'step_size', 'steps')
+        }
         try:
-            check_attack(
-                options.get('epsilon', 8), options.get('step_size', 2),
-                options.get('steps', 10))
+            check_attack(**attack)
         except ValueError as error:
             raise ValueError(f'defense {name!r}: {error}') from error
         segmentor = copy.deepcopy(cfg.model)
@@ -124,9 +133,7 @@ def apply_defense(cfg, name, **options):
             # Resolve the victim in its config's scope from ours.
             segmentor.setdefault('_scope_', cfg.get('default_scope', 'mmseg'))
         cfg.model = dict(
-            type='mmunseg.PGDAdversarialTraining',
-            segmentor=segmentor,
-            **options)
+            type=f'mmunseg.{cls.__name__}', segmentor=segmentor, **options)
         return
     cls = TRANSFORM_DEFENSES[name]
     test = options.pop('test', False)

@@ -82,6 +82,12 @@ class PGDAdversarialTraining(BaseModel):
                     preprocessor.std.to(inputs)[None])
         return inputs.new_zeros(()), inputs.new_ones(())
 
+    def attack_loss(self, inputs, data_samples):
+        """What the attack ascends: the segmentor's training loss."""
+        loss, _ = self.segmentor.parse_losses(
+            self.segmentor.loss(inputs, data_samples))
+        return loss
+
     def attack(self, inputs, data_samples):
         """PGD adversaries of a preprocessed batch.
 
@@ -102,9 +108,8 @@ class PGDAdversarialTraining(BaseModel):
         self.segmentor.eval()
         for _ in range(self.steps):
             delta.requires_grad_(True)
-            losses = self.segmentor.loss((pixels + delta - mean) / std,
-                                         data_samples)
-            loss, _ = self.segmentor.parse_losses(losses)
+            loss = self.attack_loss((pixels + delta - mean) / std,
+                                    data_samples)
             (grad, ) = torch.autograd.grad(loss, delta)
             delta = (delta.detach() + self.step_size * grad.sign()).clamp(
                 -self.epsilon, self.epsilon)

@@ -11,8 +11,10 @@ from mmengine.registry import DATASETS, DefaultScope
 from mmengine.runner import Runner
 
 from mmunseg.defenses import (DEFENSE_NAMES, BitDepthReduction,
-                              GaussianSmoothing, JPEGCompression,
-                              PGDAdversarialTraining, apply_defense)
+                              DDCAdversarialTraining, GaussianSmoothing,
+                              JPEGCompression, PGDAdversarialTraining,
+                              apply_defense)
+from mmunseg.defenses.ddc_adversarial_training import head_features
 from mmunseg.protect import psnr
 from tests.utils import REPO_ROOT, data_path
 
@@ -176,6 +178,7 @@ def test_apply_defense_rejects_bad_names_and_options():
         (('gaussian', ), dict(sigma=-1.0), "'gaussian'.*-1.0"),
         (('pgd_at', ), dict(epsilon=0), "'pgd_at'.*epsilon.*got 0"),
         (('pgd_at', ), dict(steps=2.5), "'pgd_at'.*steps.*2.5"),
+        (('ddc_at', ), dict(step_size=300), "'ddc_at'.*step_size.*300"),
         (('grayscale', ), dict(test='yes'), "'grayscale'.*'yes'"),
     ]
     for args, options, message in cases:
@@ -185,20 +188,24 @@ def test_apply_defense_rejects_bad_names_and_options():
     cfg.train_dataloader.dataset.pipeline = [dict(type='LoadAnnotations')]
     with pytest.raises(ValueError, match='loads images'):
         apply_defense(cfg, 'grayscale')
-    assert set(DEFENSE_NAMES) == set(TRANSFORMS) | {'pgd_at'}
+    assert set(DEFENSE_NAMES) == set(TRANSFORMS) | {'pgd_at', 'ddc_at'}
 
 
-def test_pgd_at_trains_and_evaluates_with_the_mmseg_runner(tmp_path):
+def train_tiny(tmp_path, defense, batch_size=1, **options):
+    """Two iterations of the victim config with a defense, and a validation
+    on MMSeg's evaluator, at a quarter of the image size (the same model
+    and pipelines, 4x faster)."""
     cfg = victim()
-    apply_defense(cfg, 'pgd_at', epsilon=8, step_size=4, steps=1)
+    apply_defense(cfg, defense, **options)
     cfg.work_dir = str(tmp_path)
-    cfg.experiment_name = f'pgd_at_{time.time_ns()}'
+    cfg.experiment_name = f'{defense}_{time.time_ns()}'
     cfg.log_level = 'WARNING'
-    for key, images in (('train_dataloader', 2), ('val_dataloader', 1)):
-        cfg[key].update(batch_size=1, num_workers=0, persistent_workers=False)
+    for key, images in (('train_dataloader', 2 * batch_size),
+                        ('val_dataloader', 1)):
+        cfg[key].update(
+            batch_size=batch_size, num_workers=0, persistent_workers=False)
         cfg[key].dataset.indices = images
     cfg.test_dataloader = cfg.val_dataloader
-    # Quarter-size images: the same model and pipelines, 4x faster.
     cfg.model.segmentor.data_preprocessor.size = (80, 112)
     for step in cfg.train_dataloader.dataset.pipeline + \
             cfg.val_dataloader.dataset.pipeline:
@@ -212,15 +219,18 @@ def test_pgd_at_trains_and_evaluates_with_the_mmseg_runner(tmp_path):
         type='CheckpointHook', by_epoch=False, interval=2)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    model = runner.model
-    assert isinstance(model, PGDAdversarialTraining)
     assert np.isfinite(runner.message_hub.get_scalar('train/loss').current())
-    assert 'mIoU' in runner.message_hub.log_scalars.keys() or any(
-        'mIoU' in key for key in runner.message_hub.log_scalars)
+    assert 'val/mIoU' in runner.message_hub.log_scalars
+    data = runner.model.data_preprocessor(
+        next(iter(runner.train_dataloader)), True)
+    return runner.model, data['inputs'], data['data_samples']
 
+
+def test_pgd_at_trains_and_evaluates_with_the_mmseg_runner(tmp_path):
+    model, inputs, samples = train_tiny(
+        tmp_path, 'pgd_at', epsilon=8, step_size=4, steps=1)
+    assert isinstance(model, PGDAdversarialTraining)
     # The attack: in pixel space, within epsilon grey levels, and harmful.
-    data = model.data_preprocessor(next(iter(runner.train_dataloader)), True)
-    inputs, samples = data['inputs'], data['data_samples']
     torch.manual_seed(0)
     model.steps = 2
     adversarial = model.attack(inputs, samples)
@@ -232,9 +242,30 @@ def test_pgd_at_trains_and_evaluates_with_the_mmseg_runner(tmp_path):
     assert (pixels + change).max() <= 255 + 1e-3
     model.eval()
     with torch.no_grad():
-        clean_loss, _ = model.parse_losses(
-            model.segmentor.loss(inputs, samples))
-        attacked, _ = model.parse_losses(
-            model.segmentor.loss(adversarial, samples))
+        clean_loss = model.attack_loss(inputs, samples)
+        attacked = model.attack_loss(adversarial, samples)
     assert attacked > clean_loss
     assert model.training is False and model.segmentor.training is False
+
+
+def test_ddc_at_trains_and_evaluates_with_the_mmseg_runner(tmp_path):
+    model, inputs, samples = train_tiny(
+        tmp_path, 'ddc_at', batch_size=2, steps=1)
+    assert isinstance(model, DDCAdversarialTraining)
+    head = model.segmentor.decode_head
+    model.eval()
+    with torch.no_grad():
+        features = model.segmentor.extract_feat(inputs)
+        torch.testing.assert_close(
+            head.cls_seg(head_features(head, features)), head(features))
+        # Testing is the segmentor's own classifier.
+        torch.testing.assert_close(
+            model(inputs, samples, mode='tensor'),
+            model.segmentor(inputs, samples, mode='tensor'))
+    model.train()
+    losses = model.loss(inputs, samples)
+    assert {'decode.loss_ce', 'router.loss_ce', 'aux.loss_ce'} <= set(losses)
+    total, _ = model.parse_losses(losses)
+    total.backward()
+    assert model.router[-1].weight.grad.abs().sum() > 0
+    assert model.second_classifier[-1].weight.grad is not None
