@@ -92,7 +92,6 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
-find_unused_parameters = False
 default_hooks = dict(
     logger=dict(interval=50, log_metric_by_epoch=False),
     checkpoint=dict(

@@ -102,17 +102,17 @@ class SAMPromptMaskHead(BaseModule):
                           'prompt_encoder.')
             load_sam_part(self.mask_decoder, self.checkpoint, 'mask_decoder.')
 
-    def prompts(self, roi_feats, rois):
+    def prompts(self, roi_feats, rois, image_pe):
         """Sparse prompt embeddings of the RoIs.
 
         Args:
             roi_feats (Tensor): (n, C, k, k) pooled features.
             rois (Tensor): (n, 5) batch index and xyxy box in input pixels.
+            image_pe (Tensor): SAM's positional grid (1, C, S/16, S/16).
 
         Returns:
             Tensor: (n, num_prompts, C).
         """
-        image_pe = self.prompt_encoder.get_dense_pe()
         # One positional grid serves every image of the batch.
         pe_rois = torch.cat([rois.new_zeros(len(rois), 1), rois[:, 1:]], 1)
         x = roi_feats + self.roi_pe(image_pe.to(roi_feats.dtype), pe_rois)
@@ -131,11 +131,12 @@ class SAMPromptMaskHead(BaseModule):
         Returns:
             Tensor: Mask logits (n, S/4, S/4) over the padded input.
         """
-        prompts = self.prompts(roi_feats, rois)
         image_pe = self.prompt_encoder.get_dense_pe()
+        prompts = self.prompts(roi_feats, rois, image_pe)
         dense = self.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
         size = 4 * image_embeddings.shape[-1]
-        masks = prompts.new_zeros(len(rois), size, size)
+        # fp32 logits, also under AMP: the losses and the paste need them.
+        masks = prompts.new_zeros(len(rois), size, size, dtype=torch.float32)
         for index in range(len(image_embeddings)):
             mine = rois[:, 0] == index
             if not mine.any():
@@ -147,7 +148,7 @@ class SAMPromptMaskHead(BaseModule):
                 sparse_prompt_embeddings=prompts[mine],
                 dense_prompt_embeddings=dense,
                 multimask_output=False)
-            masks[mine] = logits[:, 0].to(masks.dtype)
+            masks[mine] = logits[:, 0].float()
         return masks
 
     def get_targets(self, sampling_results, batch_gt_instances, size):
@@ -254,7 +255,7 @@ class SAMPromptMaskHead(BaseModule):
             masks = []
             for chunk in preds.split(PASTE_CHUNK):
                 logits = F.interpolate(
-                    chunk[:, None].float(),
+                    chunk[:, None],
                     size=(self.img_size, self.img_size),
                     mode='bilinear',
                     align_corners=False)[..., :height, :width]
