@@ -1,7 +1,7 @@
 """Write an unlearnable (protected) copy of a dataset.
 
     python tools/protect.py DATASET_CONFIG [GENERATOR_CKPT] --out-dir DIR
-        [--method unseg|uniform|em|synper|ar|cuda|NOISE_METHOD]
+        [--method unseg|uniform|em|synper|ar|cuda|shift|NOISE_METHOD]
         [--method-options KEY=VALUE ...]
         [--splits train] [--prompt union] [--budget paper|medical|train]
         [--eps-object 8/255] [--eps-background 2/255] [--format png|jpg]
@@ -17,7 +17,9 @@ the copy. Nothing is written into the source dataset.
 method registered in ``mmunseg.registry.NOISE_METHODS``: the uniform control
 and the baselines (``em`` error-minimising noise, ``synper`` synthetic
 patches, ``ar`` autoregressive, ``cuda`` class-wise convolutions, or their
-class names). Every method gets the same budgets, prompts and output.
+class names) and ``shift``, the constant-brightening control (what
+a collapsed generator does). Every method gets the same budgets, prompts
+and output.
 ``--method-options`` go to the method's constructor, for example
 ``precision=bf16 compile=True`` for the generator or ``steps=10 rounds=2``
 for EM; the command line's ``--seed``, ``--device``, budgets and the
@@ -60,6 +62,7 @@ METHOD_ALIASES = {
     'synper': 'SyntheticNoise',
     'ar': 'AutoregressiveNoise',
     'cuda': 'ConvolutionNoise',
+    'shift': 'ConstantShift',
 }
 
 

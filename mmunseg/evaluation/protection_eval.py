@@ -191,7 +191,7 @@ def run_victim(cfg):
     return result
 
 
-def _mean_std(values):
+def mean_std(values):
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return None, None
@@ -216,12 +216,12 @@ def summarize(runs, results, metric):
         groups.setdefault(spec.name, []).append((spec, result))
     clean_mean = None
     if 'clean' in groups:
-        clean_mean, _ = _mean_std(
+        clean_mean, _ = mean_std(
             [r['metrics'].get(metric) for _, r in groups['clean']])
     rows, classes, curves = [], {}, {}
     for name, members in groups.items():
         values = [r['metrics'].get(metric) for _, r in members]
-        mean, std = _mean_std(values)
+        mean, std = mean_std(values)
         rows.append(
             dict(
                 condition=name,
@@ -239,7 +239,7 @@ def summarize(runs, results, metric):
                 if key.startswith('IoU.') or key.endswith('_precision'):
                     per_class.setdefault(key, []).append(value)
         classes[name] = {
-            key: _mean_std(vals)[0]
+            key: mean_std(vals)[0]
             for key, vals in per_class.items()
         }
         steps = {}

@@ -1,5 +1,6 @@
 from .baselines import (AutoregressiveNoise, ConvolutionNoise,
                         ErrorMinimizingNoise, SyntheticNoise)
+from .controls import ConstantShift
 from .export import (copy_annotations, protection_panel, write_config_override,
                      write_panels)
 from .image_io import (ImageReadError, copy_file_atomic, ensure_outside,
@@ -22,5 +23,6 @@ __all__ = [
     'manifest_shard_path', 'mirrored_path', 'shard', 'BudgetViolation',
     'check_budget', 'psnr', 'ssim', 'DatasetSplit', 'ProtectItem',
     'background_class_ids', 'load_split', 'AutoregressiveNoise',
-    'ConvolutionNoise', 'ErrorMinimizingNoise', 'SyntheticNoise'
+    'ConvolutionNoise', 'ErrorMinimizingNoise', 'SyntheticNoise',
+    'ConstantShift'
 ]

@@ -205,6 +205,9 @@ def summarize(records: Union[Iterable[dict], Mapping[str, dict]],
         - ``psnr``, ``ssim`` (dict | None): ``mean`` and ``min`` over
           protected records, None when there are none. PSNR of None
           (identical images) is left out.
+        - ``seconds`` (dict | None): The same of the generation time per
+          image (the method's share of its batch; reading, budgeting and
+          writing excluded).
     """
     if isinstance(records, Mapping):
         records = records.values()
@@ -236,7 +239,9 @@ def summarize(records: Union[Iterable[dict], Mapping[str, dict]],
         psnr=_stats(
             [r['psnr'] for r in protected if r.get('psnr') is not None]),
         ssim=_stats(
-            [r['ssim'] for r in protected if r.get('ssim') is not None]))
+            [r['ssim'] for r in protected if r.get('ssim') is not None]),
+        seconds=_stats(
+            [r['seconds'] for r in protected if r.get('seconds') is not None]))
 
 
 def summary_line(summary: dict) -> str:

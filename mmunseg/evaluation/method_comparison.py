@@ -1,0 +1,310 @@
+"""Compare protections on one dataset and one victim.
+
+Each method protects the training split through ``tools/protect.py`` (so
+a comparison measures exactly what a user's command writes: the same
+budgets, prompts, quantisation and manifest); the victim is then trained
+with one recipe and seed on the clean split and on each protected copy,
+optionally under a defense, and evaluated on the clean validation split.
+Everything is resumable: finished protected images and finished victim
+runs (their ``result.json``) are reused.
+
+Layout under the work dir (the keys make a changed budget, method option,
+generator, victim or schedule a new folder, never a stale reuse)::
+
+    generator/<config stem>/                    the generator, if trained
+    protected/<data key>/<copy key>/            tools/protect.py output
+    victims/<victim key>/<data key>/<copy key>[+<defense>]/<run>_seed<k>/
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+from mmengine.config import Config
+
+from .protection_eval import (RunSpec, class_label, mean_std, run_victim,
+                              victim_config)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PROTECT_TOOL = osp.join(REPO, 'tools', 'protect.py')
+TRAIN_TOOL = osp.join(REPO, 'tools', 'train.py')
+
+
+def run_tool(command):
+    """Run one of the repository's tools with this interpreter; the
+    repository is importable whether or not mmunseg is installed."""
+    path = os.environ.get('PYTHONPATH')
+    env = dict(
+        os.environ, PYTHONPATH=REPO + (os.pathsep + path if path else ''))
+    subprocess.run([sys.executable] + command, check=True, env=env)
+
+
+@dataclass
+class Training:
+    """One victim training set: clean or a method's copy, maybe defended.
+
+    Attributes:
+        method (str): ``clean`` or a ``tools/protect.py --method`` name.
+        defense (str, optional): A name of :data:`mmunseg.defenses.
+            DEFENSE_NAMES` applied while training, or None.
+        defense_options (dict): Its options.
+    """
+    method: str
+    defense: Optional[str] = None
+    defense_options: dict = field(default_factory=dict)
+
+    @property
+    def name(self):
+        return self.method + (f'+{self.defense}' if self.defense else '')
+
+    def folder(self, copies):
+        """Its runs' folder name, given each method's copy folder."""
+        data = self.method if self.method == 'clean' \
+            else osp.basename(copies[self.method])
+        if self.defense:
+            data += f'+{self.defense}' + short_hash(self.defense_options)
+        return data
+
+
+def short_hash(value):
+    """'' for an empty value, else ``_`` and 8 hex digits of its JSON."""
+    if not value:
+        return ''
+    text = json.dumps(value, sort_keys=True, default=str)
+    return '_' + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def config_stem(path):
+    return osp.splitext(osp.basename(path))[0]
+
+
+def data_key(dataset_config, eps_object, eps_background):
+    """``camvid_obj8-bg2``: the dataset and the budget in grey levels."""
+    return (f'{config_stem(dataset_config)}_obj{eps_object * 255:.4g}'
+            f'-bg{eps_background * 255:.4g}')
+
+
+def copy_key(method, options=None, checkpoint=None):
+    """``em`` or ``em_1a2b3c4d``: the method, its options and generator."""
+    keyed = dict(options or {})
+    if checkpoint is not None:
+        keyed['checkpoint'] = osp.abspath(checkpoint)
+    return method + short_hash(keyed)
+
+
+def victim_key(victim_config, iterations=None, cfg_options=None):
+    """``<config stem>[_<N>it][_<hash of overrides>]``."""
+    return (config_stem(victim_config) +
+            (f'_{iterations}it' if iterations else '') +
+            short_hash(cfg_options))
+
+
+def train_generator(config, work_dir):
+    """The last checkpoint of ``config``, trained (resumably) if missing.
+
+    Args:
+        config (str): A generator training config (``configs/unseg``).
+        work_dir (str): Where ``tools/train.py`` writes.
+
+    Returns:
+        str: The checkpoint path.
+    """
+    cfg = Config.fromfile(config)
+    loop = cfg.train_cfg
+    last = f'epoch_{loop.max_epochs}.pth' if 'max_epochs' in loop \
+        else f'iter_{loop.max_iters}.pth'
+    checkpoint = osp.join(work_dir, last)
+    if not osp.isfile(checkpoint):
+        run_tool(
+            [TRAIN_TOOL, config, '--work-dir', work_dir, '--resume', 'auto'])
+    return checkpoint
+
+
+def protect_split(method,
+                  dataset_config,
+                  out_dir,
+                  eps_object,
+                  eps_background,
+                  checkpoint=None,
+                  options=None,
+                  batch_size=8,
+                  device='cpu'):
+    """Protect the training split with one method (resumable).
+
+    Args:
+        method (str): A ``tools/protect.py --method`` name.
+        dataset_config (str): MMSeg / MMDet dataset config.
+        out_dir (str): The copy's root.
+        eps_object (float): Object budget, [0, 1] units.
+        eps_background (float): Background budget.
+        checkpoint (str, optional): The generator, for ``unseg``.
+        options (dict, optional): ``--method-options``.
+        batch_size (int): Images per generation call.
+        device (str): ``cpu`` or ``cuda``.
+
+    Returns:
+        dict: The copy's ``summary.json`` (budget check, PSNR, SSIM and
+        generation ``seconds`` per image).
+    """
+    command = [PROTECT_TOOL, dataset_config]
+    if method == 'unseg':
+        command.append(checkpoint)
+    command += [
+        '--out-dir', out_dir, '--method', method, '--resume', '--eps-object',
+        repr(eps_object), '--eps-background',
+        repr(eps_background), '--batch-size',
+        str(batch_size), '--device', device
+    ]
+    if options:
+        command += ['--method-options'
+                    ] + [f'{k}={v}' for k, v in options.items()]
+    run_tool(command)
+    with open(osp.join(out_dir, 'summary.json')) as f:
+        return json.load(f)
+
+
+def set_iterations(cfg, iterations):
+    """Shorten (or lengthen) an iteration-based victim schedule in place:
+    the loop, its last validation, checkpoints and the schedulers' end."""
+    old = cfg.train_cfg.max_iters
+    cfg.train_cfg.max_iters = iterations
+    cfg.train_cfg.val_interval = iterations
+    checkpoint = cfg.default_hooks.get('checkpoint')
+    if checkpoint is not None:
+        checkpoint.interval = iterations
+    schedulers = cfg.param_scheduler
+    for scheduler in schedulers if isinstance(schedulers,
+                                              list) else [schedulers]:
+        if scheduler.get('end', old) >= old:
+            scheduler.end = iterations
+
+
+def train_victims(victim, trainings, roots, runs_dir, seeds=(0, )):
+    """Train the victim on each training set and seed (finished runs are
+    reused).
+
+    Args:
+        victim (Config): The victim config (not modified).
+        trainings (list[Training]): What to train on.
+        roots (dict[str, str]): Protected copy of each method.
+        runs_dir (str): Parent of the runs' folders
+            (``victims/<victim key>/<data key>``).
+        seeds (Sequence[int]): Seeds; each training set runs every seed.
+
+    Returns:
+        list[dict]: One per run: ``training`` (:class:`Training`), ``seed``
+        and the run's result (:func:`run_victim`).
+    """
+    runs = []
+    for seed in seeds:
+        for training in trainings:
+            clean = training.method == 'clean'
+            spec = RunSpec('clean', 1.0, seed) if clean \
+                else RunSpec('protected', 0.0, seed)
+            cfg = victim_config(
+                victim,
+                spec,
+                osp.join(runs_dir, training.folder(roots)),
+                protected_root=None if clean else roots[training.method],
+                defense=training.defense,
+                defense_options=training.defense_options)
+            runs.append(
+                dict(training=training, seed=seed, result=run_victim(cfg)))
+    return runs
+
+
+def comparison_table(runs, metric):
+    """One row per training set: the metric's mean and std over seeds, its
+    ratio to the undefended clean run, and per-class means.
+
+    Args:
+        runs (list[dict]): :func:`train_victims`'s output.
+        metric (str): The metric to compare (see :func:`primary_metric`).
+
+    Returns:
+        list[dict]: The rows, in training order.
+    """
+    groups = {}
+    for run in runs:
+        groups.setdefault(run['training'].name, []).append(run)
+    clean, _ = mean_std(
+        [r['result']['metrics'].get(metric) for r in groups.get('clean', [])])
+    rows = []
+    for name, members in groups.items():
+        mean, std = mean_std(
+            [r['result']['metrics'].get(metric) for r in members])
+        per_class = {}
+        for run in members:
+            for key, value in run['result']['metrics'].items():
+                if key.startswith('IoU.') or key.endswith('_precision'):
+                    per_class.setdefault(class_label(key), []).append(value)
+        training = members[0]['training']
+        rows.append(
+            dict(
+                training=name,
+                method=training.method,
+                defense=training.defense,
+                seeds=[r['seed'] for r in members],
+                mean=mean,
+                std=std,
+                ratio_to_clean=mean /
+                clean if mean is not None and clean else None,
+                per_class={
+                    k: mean_std(v)[0]
+                    for k, v in per_class.items()
+                }))
+    return rows
+
+
+def markdown_table(metric, rows, protection, labels=None, classes=()):
+    """The paper-style table: training data, defense, metric, ratio to
+    clean, the budget each copy achieved, its quality and generation cost.
+
+    Args:
+        metric (str): The metric's name.
+        rows (list[dict]): :func:`comparison_table`'s rows.
+        protection (dict[str, dict]): Each method's ``summary.json``.
+        labels (dict[str, str], optional): Display names of methods.
+        classes (Sequence[str]): Per-class columns to add.
+
+    Returns:
+        str: Markdown, one line per row.
+    """
+    labels = labels or {}
+    header = (f'| training data | defense | {metric} | ratio to clean | '
+              'L-inf object / background | PSNR (dB) | s / image |' +
+              ''.join(f' {c} |' for c in classes))
+    lines = [header, '|' + '---|' * (header.count('|') - 1)]
+    for row in rows:
+        summary = protection.get(row['method'])
+        if summary is None:
+            budget = quality = cost = '-'
+        else:
+            budget = (f"{summary['linf_object']}/{summary['allowed_object']}"
+                      f" / {summary['linf_background']}/"
+                      f"{summary['allowed_background']}")
+            quality = _fmt(summary.get('psnr'), '{:.1f}')
+            cost = _fmt(summary.get('seconds'), '{:.3g}')
+        value = '-' if row['mean'] is None else f"{row['mean']:.2f}"
+        if row['std'] and len(row['seeds']) > 1:
+            value += f" ± {row['std']:.2f}"
+        ratio = '-' if row['ratio_to_clean'] is None \
+            else f"{row['ratio_to_clean']:.2f}"
+        line = (f"| {labels.get(row['method'], row['method'])} | "
+                f"{row['defense'] or 'none'} | {value} | {ratio} | {budget} "
+                f'| {quality} | {cost} |')
+        line += ''.join(
+            ' {} |'.format(_fmt(dict(mean=row['per_class'].get(c)), '{:.1f}'))
+            for c in classes)
+        lines.append(line)
+    return '\n'.join(lines)
+
+
+def _fmt(stats, pattern):
+    if not stats or stats.get('mean') is None:
+        return '-'
+    return pattern.format(stats['mean'])
