@@ -29,7 +29,7 @@ def camvid_subset(tmp_path_factory):
     cfg = Config.fromfile('configs/_base_/datasets/camvid.py')
     cfg.train_dataloader.dataset.data_root = str(root)
     items = load_split(cfg, 'train')[0].items
-    protected = root.parent / 'camvid_protected'
+    protected = tmp_path_factory.mktemp('camvid_protected')
     Protector(UniformNoise(), str(protected), 8 / 255, 2 / 255).run(
         items, str(protected / 'manifest.jsonl'), show_progress=False)
     return root, protected
