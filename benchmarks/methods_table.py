@@ -144,6 +144,15 @@ def build_parser(description, methods, out):
     return parser
 
 
+def label(method, options):
+    """Display name of a method, with its options if any."""
+    text = LABELS.get(method, method)
+    if options:
+        text += ' ({})'.format(', '.join(f'{k}={v}'
+                                         for k, v in options.items()))
+    return text
+
+
 def grouped(options):
     by_name = {}
     for name, key, value in options:
@@ -206,7 +215,8 @@ def run(args):
                                            runs[0]['result']['metrics'])
     rows = comparison.comparison_table(runs, metric)
     classes = [c for c in CLASSES if c in rows[0]['per_class']]
-    table = comparison.markdown_table(metric, rows, protection, LABELS,
+    labels = {name: label(name, options.get(name)) for name in methods}
+    table = comparison.markdown_table(metric, rows, protection, labels,
                                       classes)
     iterations = victim.train_cfg.get('max_iters')
     caption = (f'Victim `{osp.relpath(args.victim, REPO)}` '
