@@ -43,7 +43,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LABELS = {
     'clean': 'clean',
     'uniform': 'uniform random noise',
-    'shift': 'constant brightening',
+    'shift': 'constant shift',
     'synper': 'SynPer',
     'ar': 'AR',
     'cuda': 'CUDA',
