@@ -81,6 +81,31 @@ def test_table_averages_seeds_and_divides_by_undefended_clean():
     assert lines[4].startswith('| UnSeg | jpeg | 16.00 | 0.50 |')
 
 
+def import_methods_table():
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        import methods_table
+    finally:
+        sys.path.remove(BENCHMARKS)
+    return methods_table
+
+
+def test_method_options_are_parsed_and_shown_in_the_label():
+    methods_table = import_methods_table()
+    args = methods_table.build_parser('test', ('shift', ),
+                                      'x.json').parse_args([
+                                          '--method-options',
+                                          'shift:value=(1,-1,1)', 'em:rounds=2'
+                                      ])
+    options = methods_table.grouped(args.method_options)
+    assert options == dict(shift=dict(value=(1, -1, 1)), em=dict(rounds=2))
+    assert methods_table.label('shift', options['shift']) == \
+        'constant shift (value=(1, -1, 1))'
+    with pytest.raises(SystemExit):
+        methods_table.build_parser('test', (), 'x.json').parse_args(
+            ['--method-options', 'rounds=2'])
+
+
 def test_methods_table_end_to_end_on_a_camvid_subset(camvid_subset, tmp_path):
     """Protect (through tools/protect.py), train the victim two iterations
     on clean, the copy and the defended copy, tabulate, resume."""
@@ -90,11 +115,7 @@ def test_methods_table_end_to_end_on_a_camvid_subset(camvid_subset, tmp_path):
     dataset.write_text(f'_base_ = [{camvid!r}]\n'
                        f'train_dataloader = dict(dataset=dict('
                        f'data_root={str(root)!r}))\n')
-    sys.path.insert(0, BENCHMARKS)
-    try:
-        import methods_table
-    finally:
-        sys.path.remove(BENCHMARKS)
+    methods_table = import_methods_table()
     loaders = ('train_dataloader', 'val_dataloader')
     cfg_options = [f'{loader}.dataset.data_root={root}' for loader in loaders]
     cfg_options += [f'{loader}.num_workers=0' for loader in loaders]
