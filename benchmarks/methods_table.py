@@ -54,18 +54,19 @@ LABELS = {
 CLASSES = ('Sky', 'Building', 'Road', 'Tree', 'Car')
 
 
-def method_options(text):
-    """``METHOD:KEY=VALUE`` -> (method, key, value)."""
-    method, sep, option = text.partition(':')
+def named_option(text):
+    """``NAME:KEY=VALUE`` (an option of one method or defense) -> (name,
+    key, value); the value is a Python literal or else a string."""
+    name, sep, option = text.partition(':')
     if not sep or '=' not in option:
         raise argparse.ArgumentTypeError(
-            f'{text!r} is not METHOD:KEY=VALUE (e.g. em:rounds=2)')
+            f'{text!r} is not NAME:KEY=VALUE (e.g. em:rounds=2)')
     key, value = option.split('=', 1)
     try:
         value = ast.literal_eval(value)
     except (ValueError, SyntaxError):
         pass  # a plain string
-    return method, key, value
+    return name, key, value
 
 
 def build_parser(description, methods, out):
@@ -87,7 +88,7 @@ def build_parser(description, methods, out):
     parser.add_argument(
         '--method-options',
         nargs='+',
-        type=method_options,
+        type=named_option,
         default=[],
         metavar='METHOD:KEY=VALUE',
         help='constructor options of one method, e.g. em:rounds=2')
@@ -107,7 +108,7 @@ def build_parser(description, methods, out):
     parser.add_argument(
         '--defense-options',
         nargs='+',
-        type=method_options,
+        type=named_option,
         default=[],
         metavar='DEFENSE:KEY=VALUE',
         help='options of one defense, e.g. jpeg:quality=10')
