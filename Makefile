@@ -7,15 +7,15 @@ PYTEST_ARGS ?=
 .PHONY: env demo test lint
 
 env:
-	bash tools/setup_env.sh $(VENV)
+	bash tools/setup_env.sh "$(VENV)"
 
 demo: env
-	PYTHON=$(PYTHON) bash tools/demo.sh
+	PYTHON="$(PYTHON)" bash tools/demo.sh
 
 test: env
-	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+	"$(PYTHON)" -m pytest tests $(PYTEST_ARGS)
 
 lint: env
-	$(PYTHON) -m flake8 mmunseg tools tests configs benchmarks projects
-	$(PYTHON) -m isort --check-only --diff mmunseg tools tests benchmarks projects
-	$(PYTHON) -m yapf --diff --recursive mmunseg tools tests benchmarks projects
+	"$(PYTHON)" -m flake8 mmunseg tools tests configs benchmarks projects
+	"$(PYTHON)" -m isort --check-only --diff mmunseg tools tests benchmarks projects
+	"$(PYTHON)" -m yapf --diff --recursive mmunseg tools tests benchmarks projects

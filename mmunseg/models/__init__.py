@@ -1,13 +1,15 @@
-from .budget import add_noise, budget_map, scale_noise
+from .budget import add_noise, budget_map, remove_dc, scale_noise
+from .crafting_augmentation import CraftingAugmentation
 from .data_preprocessor import UnSegDataPreprocessor
 from .generators import SAMNoiseGenerator, UnSegNoiseHead
-from .losses import PointSampledMaskLoss
+from .losses import PixelCrossEntropyLoss, PointSampledMaskLoss
 from .prompts import PromptSampler
-from .surrogates import SAMSurrogate
+from .surrogates import MMSegSurrogate, SAMSurrogate
 from .unseg import UnSeg
 
 __all__ = [
-    'add_noise', 'budget_map', 'scale_noise', 'UnSegDataPreprocessor',
-    'SAMNoiseGenerator', 'UnSegNoiseHead', 'PointSampledMaskLoss',
-    'PromptSampler', 'SAMSurrogate', 'UnSeg'
+    'add_noise', 'budget_map', 'remove_dc', 'scale_noise',
+    'CraftingAugmentation', 'UnSegDataPreprocessor', 'SAMNoiseGenerator',
+    'UnSegNoiseHead', 'PixelCrossEntropyLoss', 'PointSampledMaskLoss',
+    'PromptSampler', 'MMSegSurrogate', 'SAMSurrogate', 'UnSeg'
 ]

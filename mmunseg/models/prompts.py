@@ -97,6 +97,29 @@ def noisy_mask_prompt(soft_masks, size, boundary_noise=True):
     return (masks > 0.5).to(soft_masks.dtype) * 255
 
 
+def map_prompts(prompts, function):
+    """Apply ``function`` to every prompt tensor of a batch.
+
+    Args:
+        prompts (dict): ``points`` (tuple of tensors or None), ``boxes`` and
+            ``masks`` (tensors or None), as :class:`PromptSampler` returns.
+        function (callable): Tensor -> tensor along the batch axis (select,
+            repeat).
+
+    Returns:
+        dict: The same keys, with the mapped tensors.
+    """
+
+    def apply(value):
+        if value is None:
+            return None
+        if isinstance(value, tuple):
+            return tuple(function(item) for item in value)
+        return function(value)
+
+    return {key: apply(value) for key, value in prompts.items()}
+
+
 @TASK_UTILS.register_module()
 class PromptSampler:
     """Draws the prompt types and the prompts for a batch.

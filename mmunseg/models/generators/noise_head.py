@@ -40,6 +40,15 @@ class UnSegNoiseHead(nn.Module):
             (1 iou token + 4 mask tokens).
         token_slice (str): ``'official'`` or ``'fixed'``, see
             :data:`TOKEN_SLICES`.
+        num_codes (int): Object codes (0: none, the paper). With codes, a
+            learned embedding of the prompt's code (0 = background,
+            1..num_codes = objects) joins the hypernetworks' input, so each
+            code (e.g. each class of a semantic dataset) gets its own noise.
+        texture_period (int): Side, in noise pixels, of a learned texture
+            bank tiled over the noise map and added to the fused feature
+            (0: none, the paper). It gives the hypernetworks patterns that
+            do not depend on the image, so one code paints the same texture
+            family in every image.
     """
 
     def __init__(self,
@@ -47,8 +56,13 @@ class UnSegNoiseHead(nn.Module):
                  transformer_dim=256,
                  num_noise_tokens=3,
                  num_sam_tokens=5,
-                 token_slice='official'):
+                 token_slice='official',
+                 num_codes=0,
+                 texture_period=0):
         super().__init__()
+        if num_codes < 0 or texture_period < 0:
+            raise ValueError('num_codes and texture_period must be >= 0, got '
+                             f'{num_codes} and {texture_period}')
         if token_slice not in TOKEN_SLICES:
             raise ValueError(f'token_slice must be one of {TOKEN_SLICES}, '
                              f'got {token_slice!r}')
@@ -68,6 +82,15 @@ class UnSegNoiseHead(nn.Module):
             nn.Conv2d(feat_dim, feat_dim * 2, 3, padding=1),
             LayerNorm2d(feat_dim * 2), nn.GELU(),
             nn.Conv2d(feat_dim * 2, feat_dim, 3, padding=1))
+        self.num_codes = num_codes
+        self.texture_period = texture_period
+        # Parameter names keep 'noise': the paper's rule for what trains.
+        if num_codes:
+            self.noise_code_embedding = nn.Embedding(num_codes + 1,
+                                                     transformer_dim)
+        if texture_period:
+            self.noise_texture = nn.Parameter(
+                torch.randn(feat_dim, texture_period, texture_period))
         self.init_weights()
 
     def init_weights(self):
@@ -84,8 +107,18 @@ class UnSegNoiseHead(nn.Module):
             start -= 1
         return token_outputs[:, start:start + self.num_noise_tokens]
 
-    def forward(self, token_outputs, mask_feature, image_embedding,
-                vit_feature):
+    def tiled_texture(self, height, width):
+        """The texture bank repeated over a (C/8, height, width) map."""
+        period = self.texture_period
+        reps = (-(-height // period), -(-width // period))
+        return self.noise_texture.repeat(1, *reps)[:, :height, :width]
+
+    def forward(self,
+                token_outputs,
+                mask_feature,
+                image_embedding,
+                vit_feature,
+                codes=None):
         """Predict the unit-range noise.
 
         Args:
@@ -95,6 +128,8 @@ class UnSegNoiseHead(nn.Module):
             image_embedding (Tensor): Encoder output, (B, C, h, w).
             vit_feature (Tensor): Early global-attention block output,
                 (B, C_vit, h, w).
+            codes (Tensor, optional): (B, ) int64 code of each prompt, in
+                [0, num_codes]; 1 (the first object code) when omitted.
 
         Returns:
             Tensor: Noise in (-1, 1), (B, num_noise_tokens, 4h, 4w).
@@ -103,7 +138,19 @@ class UnSegNoiseHead(nn.Module):
             self.noise_embedding_maskfeature(mask_feature) +
             self.noise_embedding_encoder(image_embedding) +
             self.noise_compress_vit_feat(vit_feature))
+        if self.texture_period:
+            fused = fused + self.tiled_texture(*fused.shape[-2:])
         tokens = self.select_token_outputs(token_outputs)
+        if self.num_codes:
+            if codes is None:
+                codes = tokens.new_ones(tokens.shape[0], dtype=torch.long)
+            if codes.min() < 0 or codes.max() > self.num_codes:
+                raise ValueError(f'codes must be in [0, {self.num_codes}], '
+                                 f'got {codes.tolist()}')
+            tokens = tokens + self.noise_code_embedding(codes)[:, None]
+        elif codes is not None:
+            raise ValueError('codes given to a noise head without codes '
+                             '(num_codes=0)')
         hyper = torch.stack(
             [mlp(tokens[:, i]) for i, mlp in enumerate(self.noise_mlp)], dim=1)
         b, c, h, w = fused.shape

@@ -45,6 +45,13 @@ class SAMNoiseGenerator(BaseModule):
             randomly initialised SAM may be worth training.
         sam_checkpoint (str, optional): SAM weights in the official layout
             (``sam_vit_b_01ec64.pth``), loaded by :meth:`init_weights`.
+        num_codes (int): Object codes of the noise head (0: none, the
+            paper); see :class:`UnSegNoiseHead`.
+        texture_period (int): Texture bank of the noise head (0: none).
+        dc_free (bool): The noise carries no per-channel mean within a
+            region: whoever applies the budget first removes it with
+            :func:`mmunseg.models.budget.remove_dc` (so the generator cannot
+            express a constant colour cast). False in the paper.
         init_cfg (dict, optional): MMEngine initialisation config.
     """
 
@@ -55,6 +62,9 @@ class SAMNoiseGenerator(BaseModule):
                  token_slice='official',
                  trainable_sam_parts=(),
                  sam_checkpoint=None,
+                 num_codes=0,
+                 texture_period=0,
+                 dc_free=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         unknown = set(trainable_sam_parts) - set(SAM_PARTS)
@@ -65,6 +75,7 @@ class SAMNoiseGenerator(BaseModule):
         self.img_size = img_size
         self.sam_checkpoint = sam_checkpoint
         self.trainable_sam_parts = tuple(trainable_sam_parts)
+        self.dc_free = dc_free
         self.early_index = arch['global_attn_indexes'][0]
         self.image_encoder = build_image_encoder(arch, img_size)
         self.prompt_encoder = build_prompt_encoder(arch, img_size)
@@ -77,10 +88,17 @@ class SAMNoiseGenerator(BaseModule):
             transformer_dim=arch['prompt_embed_dim'],
             num_noise_tokens=num_noise_tokens,
             num_sam_tokens=1 + self.mask_decoder.num_mask_tokens,
-            token_slice=token_slice)
+            token_slice=token_slice,
+            num_codes=num_codes,
+            texture_period=texture_period)
         self.register_buffer('pixel_mean', IMAGENET_MEAN.clone(), False)
         self.register_buffer('pixel_std', IMAGENET_STD.clone(), False)
         self.freeze_sam()
+
+    @property
+    def num_codes(self):
+        """Object codes the noise head knows (0: none)."""
+        return self.noise_head.num_codes
 
     @property
     def noise_size(self):
@@ -175,7 +193,7 @@ class SAMNoiseGenerator(BaseModule):
                 normalize(images, self.pixel_mean, self.pixel_std),
                 self.early_index)
 
-    def forward(self, images, points=None, boxes=None, masks=None):
+    def forward(self, images, points=None, boxes=None, masks=None, codes=None):
         """Generate unit-range noise for a batch of prompted images.
 
         Args:
@@ -184,6 +202,8 @@ class SAMNoiseGenerator(BaseModule):
                 as (x, y) in input pixels and labels (B, N), 1 = object.
             boxes (Tensor, optional): (B, 4) xyxy in input pixels.
             masks (Tensor, optional): (B, 1, S/4, S/4) mask prompts, 0 / 255.
+            codes (Tensor, optional): (B, ) int64 object codes, for a head
+                with ``num_codes``.
 
         Returns:
             Tensor: Noise in (-1, 1), (B, num_noise_tokens, S/4, S/4).
@@ -208,4 +228,4 @@ class SAMNoiseGenerator(BaseModule):
         src = src.transpose(1, 2).reshape(embedding.shape)
         mask_feature = decoder.output_upscaling(src)
         return self.noise_head(token_outputs, mask_feature, embedding,
-                               vit_feature)
+                               vit_feature, codes)

@@ -1,4 +1,8 @@
+from .pixel_cross_entropy_loss import PixelCrossEntropyLoss
 from .point_sampled_mask_loss import (PointSampledMaskLoss, point_sample,
                                       uncertain_point_coords)
 
-__all__ = ['PointSampledMaskLoss', 'point_sample', 'uncertain_point_coords']
+__all__ = [
+    'PixelCrossEntropyLoss', 'PointSampledMaskLoss', 'point_sample',
+    'uncertain_point_coords'
+]
