@@ -1,7 +1,12 @@
-"""Train an UnSeg generator (bilevel min-min) from a config.
+"""Train an UnSeg generator (bilevel min-min), or any MMEngine config (the
+victims of ``configs/eval``), from a config.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--cfg-options KEY=VALUE ...] [--launcher none|pytorch|slurm|mpi]
+
+Every run saves checkpoints through ``SafeResumeHook`` (added when the
+config lacks it), so they load with ``torch.load(weights_only=True)`` and
+``--resume`` works.
 """
 import argparse
 import logging
@@ -12,6 +17,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from mmunseg.engine.hooks import ensure_safe_resume
 from mmunseg.registry import RUNNERS
 from mmunseg.utils import register_all_modules, setup_cpu_distributed
 
@@ -87,6 +93,7 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         use_amp(cfg)
+    ensure_safe_resume(cfg)
     if args.resume is not None:
         cfg.resume = True
         cfg.load_from = None if args.resume == 'auto' else args.resume

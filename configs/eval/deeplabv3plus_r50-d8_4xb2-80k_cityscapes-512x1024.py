@@ -8,3 +8,5 @@ _base_ = [
 ]
 crop_size = (512, 1024)
 model = dict(data_preprocessor=dict(size=crop_size))
+# Checkpoints that load with torch.load(weights_only=True) and resume.
+custom_hooks = [dict(type='mmunseg.SafeResumeHook')]

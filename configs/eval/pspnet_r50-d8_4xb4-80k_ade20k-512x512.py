@@ -11,3 +11,5 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     decode_head=dict(num_classes=150),
     auxiliary_head=dict(num_classes=150))
+# Checkpoints that load with torch.load(weights_only=True) and resume.
+custom_hooks = [dict(type='mmunseg.SafeResumeHook')]

@@ -35,3 +35,5 @@ param_scheduler = [
         by_epoch=False)
 ]
 train_dataloader = dict(batch_size=2, num_workers=2)
+# Checkpoints that load with torch.load(weights_only=True) and resume.
+custom_hooks = [dict(type='mmunseg.SafeResumeHook')]

@@ -1,10 +1,12 @@
 import json
+import logging
 import numbers
 import os.path as osp
 import re
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from mmunseg.registry import HOOKS
@@ -33,6 +35,11 @@ class SafeResumeHook(Hook):
       saves keys such as ``generator.module.noise_head...``; they are saved
       without the wrapper and adapted to the loading run's wrapping, so a
       checkpoint from 8 GPUs resumes on 1 process and the other way round.
+    - ``Runner.resume`` executes a checkpoint's ``meta['config']`` as Python
+      (``Config.fromstring``, to compare GPU counts). MMEngine itself never
+      writes that key (it writes ``meta['cfg']``); one found in a loaded
+      checkpoint is dropped before the runner can read it, so a checkpoint
+      cannot choose code to run.
     """
 
     priority = 'VERY_LOW'
@@ -48,6 +55,14 @@ class SafeResumeHook(Hook):
                 for key, value in checkpoint['state_dict'].items())
 
     def after_load_checkpoint(self, runner, checkpoint):
+        meta = checkpoint.get('meta')
+        if isinstance(meta, dict) and 'config' in meta:
+            del meta['config']
+            print_log(
+                'ignored meta.config of the loaded checkpoint: MMEngine '
+                'would execute it as Python',
+                logger='current',
+                level=logging.WARNING)
         names = wrapped_children(runner.model)
         state = checkpoint.get('state_dict', {})
         checkpoint['state_dict'] = type(state)(
@@ -61,6 +76,25 @@ class SafeResumeHook(Hook):
         if head in wrapped:
             return f'{head}.module.{rest}'
         return f'{head}.{rest}' if rest else head
+
+
+def ensure_safe_resume(cfg):
+    """Add :class:`SafeResumeHook` to a config that lacks it, in place.
+
+    Any run of the tools then writes checkpoints that load with
+    ``weights_only=True`` and resume, whatever config it was given.
+
+    Args:
+        cfg (Config): A runner config.
+    """
+    hooks = list(cfg.get('custom_hooks') or [])
+    names = ('SafeResumeHook', 'mmunseg.SafeResumeHook')
+    if not any(
+            isinstance(hook, SafeResumeHook)
+            or isinstance(hook, dict) and hook.get('type') in names
+            for hook in hooks):
+        hooks.append(dict(type='mmunseg.SafeResumeHook'))
+    cfg.custom_hooks = hooks
 
 
 @HOOKS.register_module()

@@ -20,6 +20,7 @@ from mmengine.config import Config
 from mmengine.dist import get_rank
 from mmengine.runner import Runner
 
+from mmunseg.engine.hooks import ensure_safe_resume
 from mmunseg.registry import RUNNERS
 from mmunseg.utils import setup_cpu_distributed
 from ..protect.image_io import write_bytes_atomic
@@ -150,6 +151,8 @@ def victim_config(base_cfg,
         evaluator.classwise = True
     cfg.custom_hooks = list(cfg.get(
         'custom_hooks', [])) + [dict(type='mmunseg.ValMetricHistoryHook')]
+    # Checkpoints of any victim config load safely and resume.
+    ensure_safe_resume(cfg)
     return cfg
 
 

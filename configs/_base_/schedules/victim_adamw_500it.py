@@ -24,3 +24,5 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 randomness = dict(seed=0)
+# Checkpoints that load with torch.load(weights_only=True) and resume.
+custom_hooks = [dict(type='mmunseg.SafeResumeHook')]
