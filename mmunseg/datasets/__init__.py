@@ -1,11 +1,14 @@
 from .folder_dataset import FolderMaskDataset
 from .partially_protected import PartiallyProtectedDataset
+from .semantic_objects import SemanticObjectsDataset
 from .transforms import (AddUnlearnableNoise, GenerateUnlearnableNoise,
-                         LargeScaleJitter, LoadImageAndMask, PackUnSegInputs,
+                         LargeScaleJitter, LoadImageAndClassMask,
+                         LoadImageAndMask, PackUnSegInputs,
                          RandomHorizontalFlip, ResizePad)
 
 __all__ = [
-    'FolderMaskDataset', 'PartiallyProtectedDataset', 'LoadImageAndMask',
-    'RandomHorizontalFlip', 'LargeScaleJitter', 'ResizePad', 'PackUnSegInputs',
-    'AddUnlearnableNoise', 'GenerateUnlearnableNoise'
+    'FolderMaskDataset', 'PartiallyProtectedDataset', 'SemanticObjectsDataset',
+    'LoadImageAndClassMask', 'LoadImageAndMask', 'RandomHorizontalFlip',
+    'LargeScaleJitter', 'ResizePad', 'PackUnSegInputs', 'AddUnlearnableNoise',
+    'GenerateUnlearnableNoise'
 ]

@@ -151,7 +151,7 @@ class NoiseDiagnosticsHook(Hook):
         data = model.data_preprocessor(data_batch, False)
         images, masks = data['inputs'], data['gt_masks']
         generator = unwrap(model.generator)
-        codes = model.draw_codes(images.shape[0], images.device, False)
+        codes = model.draw_codes(data['data_samples'], images.device, False)
         prompts = model.val_prompt(masks, generator.noise_size, types={'mask'})
         noise = model.generate(generator, images, prompts, masks, codes)
         unit = torch.nn.functional.interpolate(
@@ -174,9 +174,9 @@ class NoiseDiagnosticsHook(Hook):
             runner.message_hub.update_scalar(f'val/noise_{key}', value)
             if metrics is not None:
                 metrics[f'noise_{key}'] = value
-        # The training step reached, without building a train loop in a
-        # validation-only run.
-        step = f'iter_{runner.message_hub.get_info("iter", 0)}'
+        # Iterations trained so far, read from the message hub (asking the
+        # runner would build a train loop in a validation-only run).
+        step = f'iter_{runner.message_hub.get_info("iter", -1) + 1}'
         if is_main_process():
             write_image_atomic(
                 osp.join(runner.work_dir, 'noise_panels', f'{step}.png'),

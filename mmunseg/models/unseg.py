@@ -149,18 +149,24 @@ class UnSeg(BaseModel):
             gt_masks, (size, size), mode='bilinear', align_corners=False)
         return images, gt_masks
 
-    def draw_codes(self, batch, device, training=True):
+    def draw_codes(self, samples, device, training=True):
         """Each object's code, (B, ) in ``1..num_codes``; None without codes.
 
-        Random in training; in validation the i-th sample of a batch gets
-        code ``1 + i % num_codes``, so the figures are reproducible.
+        Samples of a semantic dataset with a ``class_id`` (fine-tuning on a
+        target, :class:`mmunseg.datasets.SemanticObjectsDataset`) get their
+        class's code, ``1 + class_id % num_codes``, as protection gives it.
+        Others get a random code in training; in validation the i-th sample
+        of a batch gets ``1 + i % num_codes``, for reproducible figures.
         """
         if not self.num_codes:
             return None
+        classes = [sample.metainfo.get('class_id') for sample in samples]
+        if all(c is not None for c in classes):
+            return 1 + torch.tensor(classes, device=device) % self.num_codes
         if training:
             return torch.randint(
-                1, self.num_codes + 1, (batch, ), device=device)
-        return 1 + torch.arange(batch, device=device) % self.num_codes
+                1, self.num_codes + 1, (len(samples), ), device=device)
+        return 1 + torch.arange(len(samples), device=device) % self.num_codes
 
     def generate(self, generator, images, prompts, gt_masks, codes):
         """Unit-range noise of a batch, (B, 3, S/4, S/4).
@@ -237,7 +243,7 @@ class UnSeg(BaseModel):
         generator = unwrap(self.generator)
         surrogate = unwrap(self.surrogate)
         gen_prompts = self.generator_prompt(gt_masks, generator.noise_size)
-        codes = self.draw_codes(images.shape[0], images.device)
+        codes = self.draw_codes(data['data_samples'], images.device)
         wrapper = optim_wrapper[self.phase]
         if self.phase == 'surrogate':
             with torch.no_grad():
@@ -287,7 +293,7 @@ class UnSeg(BaseModel):
         generator = unwrap(self.generator)
         surrogate = unwrap(self.surrogate)
         types = self.val_prompt.draw_types()
-        codes = self.draw_codes(images.shape[0], images.device, False)
+        codes = self.draw_codes(data['data_samples'], images.device, False)
         noise = self.generate(
             generator, images,
             self.val_prompt(gt_masks, generator.noise_size, types=types),

@@ -31,8 +31,8 @@ class PackUnSegInputs:
     def __init__(
         self,
         meta_keys: Sequence[str] = ('img_path', 'mask_path', 'object_id',
-                                    'ori_shape', 'img_shape', 'pad_shape',
-                                    'scale_factor', 'flip')
+                                    'class_id', 'ori_shape', 'img_shape',
+                                    'pad_shape', 'scale_factor', 'flip')
     ) -> None:
         self.meta_keys = tuple(meta_keys)
 

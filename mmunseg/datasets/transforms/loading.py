@@ -33,6 +33,38 @@ def _decode(path: str, flags: int, kind: str,
     return array
 
 
+def read_label_map(path, label_map=None, reduce_zero_label=False):
+    """A semantic annotation as the MMSeg dataset sees it, (H, W) int64.
+
+    Args:
+        path (str): The annotation PNG.
+        label_map (dict, optional): Old to new label ids (MMSeg's
+            ``label_map``).
+        reduce_zero_label (bool): 0 becomes the ignore index 255 and every
+            other label drops by one (ADE20K's convention).
+
+    Raises:
+        FileNotFoundError / ValueError: The file is missing or undecodable,
+        naming it.
+    """
+    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ValueError(f'{path}: annotation is missing or cannot be '
+                         'decoded')
+    if raw.ndim == 3:
+        raw = raw[..., 0]
+    labels = raw.astype(np.int64)
+    if label_map:
+        mapped = labels.copy()
+        for old, new in label_map.items():
+            mapped[labels == old] = new
+        labels = mapped
+    if reduce_zero_label:
+        labels = np.where(labels == 0, 255, labels - 1)
+        labels[labels == 254] = 255
+    return labels
+
+
 @TRANSFORMS.register_module()
 class LoadImageAndMask:
     """Load an RGB image and its object mask.
@@ -101,3 +133,40 @@ class LoadImageAndMask:
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}'
                 f'(backend_args={self.backend_args})')
+
+
+@TRANSFORMS.register_module()
+class LoadImageAndClassMask(LoadImageAndMask):
+    """Load an RGB image and one class of its semantic annotation as mask.
+
+    Required keys: ``img_path``, ``seg_map_path``, ``class_id`` (an int,
+    or None for the union of ``object_classes``), ``object_classes``, and
+    optionally ``label_map`` and ``reduce_zero_label``
+    (:class:`mmunseg.datasets.SemanticObjectsDataset` gives them).
+
+    Added keys: ``img``, ``gt_mask`` (float32, 0 / 255, (H, W)),
+    ``ori_shape`` and ``img_shape``, as :class:`LoadImageAndMask`.
+    """
+
+    def __call__(self, results: dict) -> dict:
+        img_path = results['img_path']
+        img = _decode(img_path,
+                      cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION,
+                      'image', self.backend_args)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        labels = read_label_map(results['seg_map_path'],
+                                results.get('label_map'),
+                                results.get('reduce_zero_label', False))
+        if img.shape[:2] != labels.shape:
+            raise ValueError(
+                f'Image {img_path} has size (H, W) = {img.shape[:2]} but its '
+                f'annotation {results["seg_map_path"]} has size '
+                f'{labels.shape}')
+        class_id = results['class_id']
+        classes = [class_id
+                   ] if class_id is not None else results['object_classes']
+        results['img'] = img
+        results['gt_mask'] = np.isin(labels, classes).astype(np.float32) * 255
+        results['ori_shape'] = img.shape[:2]
+        results['img_shape'] = img.shape[:2]
+        return results
