@@ -6,6 +6,7 @@
         [--splits train] [--prompt union] [--budget paper|medical|train]
         [--eps-object 8/255] [--eps-background 2/255] [--format png|jpg]
         [--batch-size 4] [--device cpu|cuda] [--resume] [--vis N]
+        [--max-memory 8G]
 
 DATASET_CONFIG is an MMSeg or MMDet dataset config. The copy mirrors the
 dataset's folders under DIR (images as lossless PNG by default), with the
@@ -25,14 +26,20 @@ and output.
 for EM; the command line's ``--seed``, ``--device``, budgets and the
 dataset's number of classes fill the constructor arguments of those names
 that the options leave unset.
+
+The first run records its settings in DIR/protect_settings.json. A non-empty
+DIR is only written into with ``--resume``, and only with the settings it
+was made with; every seeded method draws each image's noise from the seed
+and the image's name, so a resumed, re-batched or sharded run writes the
+same bytes.
 """
 import argparse
 import inspect
 import json
 import os
 import os.path as osp
+import sys
 import warnings
-from fractions import Fraction
 
 import torch
 import torch.distributed as dist
@@ -44,6 +51,15 @@ from mmunseg.protect import (PROMPT_MODES, Protector, UnSegGenerator,
                              manifest_shard_path, merge_manifests, shard,
                              summarize, summary_line, write_config_override,
                              write_panels)
+from mmunseg.protect.image_io import write_bytes_atomic
+from mmunseg.protect.manifest import (EXIT_FAILED, EXIT_FAILED_AND_OVER_BUDGET,
+                                      EXIT_OVER_BUDGET, exit_status)
+from mmunseg.protect.memory import available_memory, format_size
+from mmunseg.protect.options import (BUDGET_RULE, format_budget, int_in,
+                                     parse_budget, parse_size)
+from mmunseg.protect.protector import previous_records
+from mmunseg.protect.settings import (OutDirError, check_out_dir, file_sha256,
+                                      write_settings)
 from mmunseg.registry import NOISE_METHODS
 from mmunseg.utils import register_all_modules
 
@@ -65,24 +81,22 @@ METHOD_ALIASES = {
     'shift': 'ConstantShift',
 }
 
+EPILOG = f"""budgets: {BUDGET_RULE}.
 
-def budget_value(text):
-    """``8/255``, ``0.0314`` or ``8`` (grey levels when > 1)."""
-    try:
-        value = float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(
-            f'budget {text!r} is not a number such as 8/255')
-    if value > 1:
-        value /= 255
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f'budget {text} is negative')
-    return value
+exit status: 0 when every image is written within its budget; 1 when the
+run stops on an error (bad arguments, a config or checkpoint that cannot be
+used, an output folder that would be overwritten or mixed); 2 for command
+line usage errors; {EXIT_FAILED} when it finished but some images failed
+(unreadable, missing, too large: see manifest.jsonl); {EXIT_OVER_BUDGET}
+when some images exceed their budget (lossy --format jpg);
+{EXIT_FAILED_AND_OVER_BUDGET} for both."""
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Protect a dataset with unlearnable noise')
+        description='Protect a dataset with unlearnable noise',
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='MMSeg / MMDet dataset config')
     parser.add_argument(
         'checkpoint',
@@ -127,19 +141,45 @@ def parse_args():
         choices=sorted(BUDGETS),
         default='paper',
         help='preset object/background budgets: paper 8/255 and 2/255, '
-        'medical 4/255 and 1/255')
-    parser.add_argument('--eps-object', type=budget_value)
-    parser.add_argument('--eps-background', type=budget_value)
+        'medical 4/255 and 1/255, train 1/255 and 0.25/255')
+    parser.add_argument(
+        '--eps-object',
+        type=parse_budget,
+        metavar='BUDGET',
+        help='L-inf budget on the objects, overriding --budget: 8 (grey '
+        'levels) or 8/255, 5.5/255 (fractions of the range)')
+    parser.add_argument(
+        '--eps-background',
+        type=parse_budget,
+        metavar='BUDGET',
+        help='L-inf budget off the objects, overriding --budget, written as '
+        '--eps-object')
     parser.add_argument(
         '--background-classes',
         nargs='*',
-        type=int,
+        type=int_in(0),
         help='semantic class ids that are not objects (default: classes '
         'named "background")')
-    parser.add_argument('--ignore-index', type=int, default=255)
-    parser.add_argument('--format', choices=['png', 'jpg'], default='png')
-    parser.add_argument('--jpeg-quality', type=int, default=95)
-    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument(
+        '--ignore-index',
+        type=int,
+        default=255,
+        help='label value of unlabelled pixels (never an object)')
+    parser.add_argument(
+        '--format',
+        choices=['png', 'jpg'],
+        default='png',
+        help='png (lossless, default) or jpg (lossy: may exceed the budget)')
+    parser.add_argument(
+        '--jpeg-quality',
+        type=int_in(0, 100),
+        default=95,
+        help='JPEG quality, 0-100, for --format jpg')
+    parser.add_argument(
+        '--batch-size',
+        type=int_in(1),
+        default=4,
+        help='generator calls per forward pass (does not change the output)')
     parser.add_argument(
         '--device',
         default='cuda' if torch.cuda.is_available() else 'cpu',
@@ -151,23 +191,44 @@ def parse_args():
         'released code does')
     parser.add_argument(
         '--limit',
-        type=int,
-        help='protect only the first N images of each split (a trial run)')
+        type=int_in(1),
+        metavar='N',
+        help='protect only the first N >= 1 images of each split (a trial '
+        'run)')
     parser.add_argument(
-        '--seed', type=int, default=0, help='seed of the noise methods')
+        '--seed',
+        type=int_in(0),
+        default=0,
+        help='seed of the noise methods; each image draws from the seed and '
+        'its name')
     parser.add_argument(
-        '--resume', action='store_true', help='skip finished images')
+        '--resume',
+        action='store_true',
+        help='continue the copy in a non-empty --out-dir: skip finished '
+        'images; refused unless the settings are those the copy was made '
+        'with')
+    parser.add_argument(
+        '--max-memory',
+        type=parse_size,
+        metavar='SIZE',
+        help='memory one process may use for the images it holds, e.g. 8G '
+        '(default: the available memory at start, shared by the processes '
+        'of a node); an image that needs more is recorded as failed')
     parser.add_argument(
         '--save-noise',
         action='store_true',
         help='also keep each perturbation under DIR/noise for the '
         'AddUnlearnableNoise transform')
     parser.add_argument(
-        '--vis', type=int, default=0, help='write N side-by-side panels')
+        '--vis',
+        type=int_in(0),
+        default=0,
+        metavar='N',
+        help='write N >= 0 side-by-side panels')
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def init_distributed(launcher):
@@ -190,6 +251,10 @@ def build_method(args, defaults):
         defaults (dict): Values (from the command line and the dataset) for
             the constructor arguments of these names that the options leave
             unset; None values are skipped.
+
+    Returns:
+        tuple[NoiseMethod, str, dict]: The method, its registered name and
+        the options it was built with.
     """
     name = METHOD_ALIASES.get(args.method, args.method)
     options = dict(args.method_options)
@@ -202,7 +267,8 @@ def build_method(args, defaults):
             if args.checkpoint is not None:
                 warnings.warn(f'--method {args.method} uses no generator: '
                               f'{args.checkpoint} is ignored')
-            return NOISE_METHODS.build(dict(type=name, **options))
+            return NOISE_METHODS.build(dict(type=name,
+                                            **options)), name, options
         if args.checkpoint is None:
             raise SystemExit('protect.py: the unseg method needs '
                              'GENERATOR_CKPT')
@@ -212,10 +278,43 @@ def build_method(args, defaults):
                 Config.fromfile(
                     args.generator_config).model.generator.to_dict())
         options.setdefault('antialias', not args.no_antialias)
-        return UnSegGenerator(args.checkpoint, **options)
+        return UnSegGenerator(args.checkpoint, **options), name, options
     except (TypeError, ValueError) as error:
         raise SystemExit(f'protect.py: --method {args.method} with options '
                          f'{options}: {error}')
+
+
+def copy_settings(args, name, options, eps_object, eps_background,
+                  background_ids):
+    """What makes the copy's bytes: recorded by the first run, compared by
+    every resumed one. The method's options include its defaults (an option
+    given explicitly at its default value is the same setting). The batch
+    size, process count and memory limit are not settings (they do not
+    change the output); the device's type is, for methods that run a
+    network on it."""
+    parameters = inspect.signature(NOISE_METHODS.get(name)).parameters
+    options = dict(
+        {
+            key: parameter.default
+            for key, parameter in parameters.items()
+            if parameter.default is not inspect.Parameter.empty
+        }, **options)
+    if options.get('device') is not None:
+        options['device'] = torch.device(options['device']).type
+    return dict(
+        method=name,
+        method_options=options,
+        checkpoint_sha256=file_sha256(args.checkpoint)
+        if name == 'UnSegGenerator' else None,
+        eps_object=eps_object,
+        eps_background=eps_background,
+        prompt=args.prompt,
+        format=args.format,
+        jpeg_quality=args.jpeg_quality if args.format == 'jpg' else None,
+        ignore_index=args.ignore_index,
+        background_ids=list(background_ids),
+        save_noise=args.save_noise,
+        dataset_config=osp.abspath(args.config))
 
 
 def automatic_objects(method):
@@ -236,23 +335,9 @@ def automatic_objects(method):
     return objects
 
 
-def previous_records(out_dir):
-    """Every record earlier runs left, merged or still per rank."""
-    done = {}
-    merged = osp.join(out_dir, 'manifest.jsonl')
-    shards = osp.join(out_dir, '.mmunseg')
-    paths = [merged] if osp.isfile(merged) else []
-    if osp.isdir(shards):
-        paths += sorted(
-            osp.join(shards, name) for name in os.listdir(shards)
-            if name.endswith('.jsonl'))
-    for path in paths:
-        done.update(load_manifest(path))
-    return done
-
-
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Protect the dataset; returns the exit status (see ``--help``)."""
+    args = parse_args(argv)
     register_all_modules(init_default_scope_to_mmunseg=False)
     rank, world_size = init_distributed(args.launcher)
     eps_object, eps_background = BUDGETS[args.budget]
@@ -280,7 +365,7 @@ def main():
         if args.background_classes is not None \
         else background_class_ids(classes)
 
-    method = build_method(
+    method, name, options = build_method(
         args,
         dict(
             seed=args.seed,
@@ -296,6 +381,23 @@ def main():
         raise SystemExit(f'protect.py: --method {args.method} keys its '
                          'noise on the class of each pixel; use --prompt '
                          'union (or box / points)')
+    settings = copy_settings(args, name, options, eps_object, eps_background,
+                             background_ids)
+    try:
+        resuming = check_out_dir(out_dir, settings, args.resume)
+    except OutDirError as error:
+        raise SystemExit(f'protect.py: {error}')
+    if not method.order_independent and (resuming or world_size > 1):
+        raise SystemExit(
+            f'protect.py: --method {args.method} with these options learns '
+            'across images in order, so a resumed or sharded run would not '
+            'give the bytes of one run; protect from the start, in one '
+            'process')
+    max_memory = args.max_memory
+    if max_memory is None:
+        available = available_memory()
+        local_processes = int(os.environ.get('LOCAL_WORLD_SIZE', 1))
+        max_memory = available // local_processes if available else None
     protector = Protector(
         method,
         out_dir,
@@ -310,17 +412,27 @@ def main():
         automatic_objects=automatic_objects(method)
         if args.prompt == 'everything' else None,
         resume=args.resume,
-        save_noise=args.save_noise)
+        save_noise=args.save_noise,
+        max_memory=max_memory)
     outputs = [protector.output_file(item) for item in items]
     if len(set(outputs)) != len(outputs):
         raise SystemExit('protect.py: two source images map to the same '
                          'output file (same name, different suffix)')
+    # Every rank has checked the folder before the first write to it.
+    if world_size > 1:
+        dist.barrier()
+    if rank == 0:
+        write_settings(out_dir, settings)
+    if world_size > 1:
+        dist.barrier()
     done = previous_records(out_dir)
     if rank == 0:
+        limit = 'no memory limit' if max_memory is None \
+            else f'memory limit {format_size(max_memory)} per process'
         print(f'protecting {len(items)} images of {args.splits} with '
               f'{args.method} ({args.prompt} prompt), eps object '
-              f'{eps_object * 255:.2f}/255, background '
-              f'{eps_background * 255:.2f}/255 -> {out_dir}')
+              f'{format_budget(eps_object)}, background '
+              f'{format_budget(eps_background)}, {limit} -> {out_dir}')
     protector.run(
         shard(items, rank, world_size),
         manifest_shard_path(out_dir, rank),
@@ -329,7 +441,7 @@ def main():
     if world_size > 1:
         dist.barrier()
     if rank != 0:
-        return
+        return 0
 
     shard_dir = osp.dirname(manifest_shard_path(out_dir, 0))
     manifest = osp.join(out_dir, 'manifest.jsonl')
@@ -353,8 +465,9 @@ def main():
         format=args.format,
         source_config=osp.abspath(args.config),
         dataset_config=config_path)
-    with open(osp.join(out_dir, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+    write_bytes_atomic(
+        osp.join(out_dir, 'summary.json'),
+        json.dumps(summary, indent=2).encode())
     if args.vis:
         by_file = {
             osp.relpath(protector.output_file(item), out_dir): item
@@ -367,10 +480,20 @@ def main():
                 ignore_index=args.ignore_index, background_ids=background_ids))
     failed = [r for r in records.values() if r['status'] == 'failed']
     for record in failed[:10]:
-        print(f'skipped {record["source"]}: {record["error"]}')
+        print(f'failed {record["source"]}: {record["error"]}')
+    for file in summary['over_budget'][:10]:
+        print(f'over budget: {osp.join(out_dir, file)}')
     print(summary_line(summary))
     print(f'dataset config of the protected copy: {config_path}')
+    status = exit_status(summary)
+    if status:
+        print(
+            f'protect.py: exit status {status}: {len(failed)} images failed, '
+            f'{len(summary["over_budget"])} over budget (records in '
+            f'{manifest})',
+            file=sys.stderr)
+    return status
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

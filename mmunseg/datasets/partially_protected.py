@@ -98,12 +98,19 @@ class PartiallyProtectedDataset:
             raise FileNotFoundError(
                 f'{manifest}: no manifest; is {self.protected_root} an output '
                 'folder of tools/protect.py?')
-        return {
-            _key(record['source']): osp.join(self.protected_root,
-                                             record['file'])
-            for record in load_manifest(manifest).values()
-            if record.get('status') in WRITTEN and 'source' in record
-        }
+        root = osp.realpath(self.protected_root)
+        files = {}
+        for record in load_manifest(manifest).values():
+            if record.get('status') not in WRITTEN or 'source' not in record:
+                continue
+            path = osp.join(self.protected_root, record['file'])
+            # The manifest is read back from disk: it may only point at
+            # files of the copy.
+            if osp.commonpath([osp.realpath(path), root]) != root:
+                raise ValueError(f'{manifest}: record {record["file"]!r} '
+                                 f'points outside {self.protected_root}')
+            files[_key(record['source'])] = path
+        return files
 
     def full_init(self):
         """Read the manifest and choose the images that stay clean."""

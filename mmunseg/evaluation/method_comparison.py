@@ -26,6 +26,7 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from ..protect.options import format_budget
 from .protection_eval import (RunSpec, class_label, mean_std, run_victim,
                               victim_config)
 
@@ -155,8 +156,8 @@ def protect_split(method,
         command.append(checkpoint)
     command += [
         '--out-dir', out_dir, '--method', method, '--resume', '--eps-object',
-        repr(eps_object), '--eps-background',
-        repr(eps_background), '--batch-size',
+        format_budget(eps_object), '--eps-background',
+        format_budget(eps_background), '--batch-size',
         str(batch_size), '--device', device
     ]
     if options:

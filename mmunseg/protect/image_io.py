@@ -3,7 +3,8 @@ half-written file or touching the source data set."""
 import os
 import os.path as osp
 import shutil
-from typing import Callable, Iterable, Optional, Union
+import warnings
+from typing import Callable, Iterable, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -19,6 +20,10 @@ SUFFIXES = {'png': '.png', 'jpg': '.jpg'}
 
 class ImageReadError(ValueError):
     """An image file exists but cannot be used as an 8-bit RGB image."""
+
+
+class ImageTooLarge(ImageReadError):
+    """An image has more pixels than allowed, or needs more memory."""
 
 
 def read_image(path: PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -52,6 +57,10 @@ def read_image(path: PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise FileNotFoundError(f'{path}: image is missing') from None
     if buf.size == 0:
         raise ImageReadError(f'{path}: cannot decode an empty file')
+    # Refuse a bomb from its header, before decoding allocates it.
+    size = image_size(path)
+    if size is not None:
+        _check_pixels(path, *size, max_pixels)
     try:
         # Not IMREAD_UNCHANGED: that flag also skips the EXIF orientation.
         img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
@@ -60,11 +69,7 @@ def read_image(path: PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if img is None:
         raise ImageReadError(f'{path}: cannot decode (corrupt or not an '
                              'image format that OpenCV reads)')
-    height, width = img.shape[:2]
-    if height * width > max_pixels:
-        raise ImageReadError(
-            f'{path}: image is {width}x{height} = {height * width} pixels, '
-            f'more than max_pixels={max_pixels}')
+    _check_pixels(path, img.shape[1], img.shape[0], max_pixels)
     if img.dtype == np.uint16:
         img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
     elif img.dtype != np.uint8:
@@ -73,6 +78,39 @@ def read_image(path: PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _check_pixels(path, width, height, max_pixels):
+    if height * width > max_pixels:
+        raise ImageTooLarge(
+            f'{path}: image is {width}x{height} = {height * width} pixels, '
+            f'more than max_pixels={max_pixels}')
+
+
+def image_size(path: PathLike) -> Optional[Tuple[int, int]]:
+    """An image's (width, height) from its header, without decoding it.
+
+    Args:
+        path (str | os.PathLike): Image file.
+
+    Returns:
+        tuple[int, int] | None: The size, or None when the header cannot be
+        read (a missing or corrupt file: :func:`read_image` then reports
+        what is wrong).
+    """
+    from PIL import Image
+    with warnings.catch_warnings():
+        # PIL warns about (and refuses) large images; the size is all we
+        # want, and read_image applies its own limit.
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(os.fspath(path)) as image:
+                return image.size
+        except (OSError, ValueError, SyntaxError):
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _replace_atomic(path: PathLike, write: Callable) -> int:

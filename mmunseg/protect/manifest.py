@@ -26,6 +26,15 @@ _STATUS_WORDS = {
     'copied': 'copied',
 }
 
+#: Exit status of a protect job that finished but left images unprotected
+#: (``failed`` records: unreadable, missing, too large, ...).
+EXIT_FAILED = 3
+#: Exit status of a job whose images are all written but some exceed their
+#: L-inf budget (lossy ``--format jpg``).
+EXIT_OVER_BUDGET = 4
+#: Both of the above.
+EXIT_FAILED_AND_OVER_BUDGET = 5
+
 
 def _to_builtin(obj):
     """Let records hold numpy scalars, e.g. a PSNR computed by numpy."""
@@ -195,6 +204,8 @@ def summarize(records: Union[Iterable[dict], Mapping[str, dict]],
 
         - ``total`` (int): Number of records.
         - ``counts`` (dict[str, int]): Records per ``status``.
+        - ``failed_reasons`` (dict[str, int]): ``failed`` records per
+          ``reason``, sorted (records without one are not counted).
         - ``linf_object``, ``linf_background`` (int | None): Largest
           achieved L-inf over all records, in grey levels.
         - ``allowed_object``, ``allowed_background`` (int): The budgets in
@@ -230,6 +241,11 @@ def summarize(records: Union[Iterable[dict], Mapping[str, dict]],
     return dict(
         total=len(records),
         counts=dict(Counter(r.get('status') for r in records)),
+        failed_reasons=dict(
+            sorted(
+                Counter(r['reason'] for r in records
+                        if r.get('status') == 'failed'
+                        and r.get('reason')).items())),
         linf_object=linf['object'],
         linf_background=linf['background'],
         allowed_object=allowed['object'],
@@ -248,9 +264,9 @@ def summary_line(summary: dict) -> str:
     """One human-readable line from :func:`summarize`'s result.
 
     Example:
-        ``protected 120/123 images (2 failed, 1 empty mask): L-inf object
-        8/8, background 2/2 grey levels; PSNR 38.1 dB (min 36.0), SSIM
-        0.962 (min 0.930)``
+        ``protected 120/123 images (2 failed: 1 too large, 1 unreadable
+        image; 1 empty mask): L-inf object 8/8, background 2/2 grey levels;
+        PSNR 38.1 dB (min 36.0), SSIM 0.962 (min 0.930)``
 
     Args:
         summary (dict): Result of :func:`summarize`.
@@ -266,9 +282,17 @@ def summary_line(summary: dict) -> str:
     line = (f"protected {counts.get('protected', 0)}/{summary['total']} "
             'images')
     if others:
-        line += ' ({})'.format(', '.join(
-            f'{counts[s]} {_STATUS_WORDS.get(s, str(s).replace("_", " "))}'
-            for s in others))
+        parts = []
+        reasons = summary.get('failed_reasons') or {}
+        for status in others:
+            words = _STATUS_WORDS.get(status, str(status).replace('_', ' '))
+            part = f'{counts[status]} {words}'
+            if status == 'failed' and reasons:
+                part += ': ' + ', '.join(f'{count} {reason.replace("_", " ")}'
+                                         for reason, count in reasons.items())
+            parts.append(part)
+        # The reasons are a list of their own: set the statuses apart.
+        line += ' ({})'.format(('; ' if reasons else ', ').join(parts))
 
     def levels(region):
         achieved = summary[f'linf_{region}']
@@ -285,3 +309,24 @@ def summary_line(summary: dict) -> str:
     line += ', SSIM ' + ('n/a' if ssim is None else
                          f"{ssim['mean']:.3f} (min {ssim['min']:.3f})")
     return line
+
+
+def exit_status(summary: dict) -> int:
+    """The exit status a finished protect job reports.
+
+    Args:
+        summary (dict): Result of :func:`summarize` over the whole copy.
+
+    Returns:
+        int: 0 when every image is written within its budget,
+        :data:`EXIT_FAILED` (3) when some images failed,
+        :data:`EXIT_OVER_BUDGET` (4) when some exceed their budget and
+        :data:`EXIT_FAILED_AND_OVER_BUDGET` (5) for both.
+    """
+    failed = bool(summary['counts'].get('failed'))
+    over = not summary['budget_ok']
+    if failed and over:
+        return EXIT_FAILED_AND_OVER_BUDGET
+    if failed:
+        return EXIT_FAILED
+    return EXIT_OVER_BUDGET if over else 0

@@ -4,6 +4,7 @@ UnSeg generator and the baselines.
 A method maps an image and a prompt of its objects to unit-range noise at the
 image's resolution; the budget is applied by the protector, in one place.
 """
+import hashlib
 import warnings
 from dataclasses import dataclass
 from typing import List, Optional
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 
 from mmunseg.registry import MODELS, NOISE_METHODS
 from mmunseg.utils import load_checkpoint_file
-from .safe_config import parse_config_text
+from .safe_config import check_own_types, parse_config_text
 
 
 @dataclass
@@ -28,18 +29,74 @@ class Prompt:
         labels (np.ndarray, optional): (H, W) int class id of each object
             pixel, -1 elsewhere: what class-wise baselines key their
             noise on.
+        key (str, optional): A name that identifies the call: the image's
+            path relative to its dataset root (and the object, for the
+            per-object calls). Random methods seed each image's draw from
+            it (:func:`sample_seed`).
     """
     mask: Optional[np.ndarray] = None
     box: Optional[np.ndarray] = None
     points: Optional[np.ndarray] = None
     labels: Optional[np.ndarray] = None
+    key: Optional[str] = None
+
+
+def sample_seed(prompt, image):
+    """128 bits that identify one generator call, for seeding its draws.
+
+    Derived from ``prompt.key`` (set by the protector), or from the image's
+    pixels when the prompt has no key (a direct call). Draws seeded from it
+    are the same in any order, batch, shard or resumed run.
+
+    Args:
+        prompt (Prompt, optional): The call's prompt.
+        image (np.ndarray): The call's image.
+
+    Returns:
+        int: A non-negative integer below ``2 ** 128``.
+    """
+    if prompt is not None and prompt.key is not None:
+        data = prompt.key.encode('utf-8')
+    else:
+        data = memoryview(np.ascontiguousarray(image)).cast('B')
+    return int.from_bytes(hashlib.sha256(data).digest()[:16], 'little')
 
 
 class NoiseMethod:
-    """Base class: ``generate(images, prompts)`` returns unit-range noise."""
+    """Base class: ``generate(images, prompts)`` returns unit-range noise.
+
+    A method's noise for an image must not depend on the other images of
+    its call, nor on earlier calls, so that any order, batch size, shard or
+    resumed run writes the same bytes; methods that cannot promise it say
+    so with the two attributes below.
+    """
 
     #: Whether one call may hold several images (it then runs as a batch).
+    #: False for methods whose noise depends on the images they are called
+    #: with together: the protector then calls them one image at a time.
     batched = True
+    #: Whether an image's noise is independent of the calls made before.
+    #: False for a method that learns across calls (EM with one surrogate
+    #: for the whole dataset); such a run cannot be resumed or sharded.
+    order_independent = True
+    #: Peak working memory of :meth:`generate` per pixel of one image, in
+    #: bytes: the (H, W, 3) float32 noise and a temporary or two (the
+    #: baselines' peaks stay within the protector's, see
+    #: :mod:`mmunseg.protect.memory`); methods that need more override it
+    #: or :meth:`memory_bytes`.
+    bytes_per_pixel = 32
+
+    def memory_bytes(self, height, width):
+        """Estimated peak memory of :meth:`generate` on one image.
+
+        Args:
+            height (int): Image height.
+            width (int): Image width.
+
+        Returns:
+            int: Bytes.
+        """
+        return self.bytes_per_pixel * height * width
 
     def generate(self, images: List[np.ndarray],
                  prompts: List[Prompt]) -> List[np.ndarray]:
@@ -58,13 +115,41 @@ class NoiseMethod:
 def generator_config_from_checkpoint(checkpoint, path):
     """The generator's model config stored in a checkpoint, safely."""
     meta = checkpoint.get('meta', {})
-    if isinstance(meta.get('generator_cfg'), dict):
-        return meta['generator_cfg']
-    if isinstance(meta.get('cfg'), str):
-        return parse_config_text(meta['cfg'])['model']['generator']
-    raise ValueError(
-        f'{path} does not record its generator config (meta.cfg); pass the '
-        'training config with --generator-config')
+    if not isinstance(meta, dict):
+        raise ValueError(f'{path}: its meta is a {type(meta).__name__}, '
+                         'expected a dict')
+    if 'generator_cfg' in meta:
+        cfg, where = meta['generator_cfg'], 'meta.generator_cfg'
+    elif isinstance(meta.get('cfg'), str):
+        where = 'meta.cfg'
+        try:
+            cfg = parse_config_text(meta['cfg'])['model']['generator']
+        except (KeyError, TypeError, SyntaxError, ValueError) as error:
+            raise ValueError(f'{path}: {where} holds no readable '
+                             f'model.generator ({error})') from None
+    else:
+        raise ValueError(
+            f'{path} does not record its generator config (meta.cfg); pass '
+            'the training config with --generator-config')
+    if not isinstance(cfg, dict):
+        raise ValueError(f'{path}: {where} is a {type(cfg).__name__}, '
+                         'expected a dict')
+    # The file is untrusted: it may name only our own generators and parts,
+    # never a dotted path or another scope (which MMEngine would import).
+    check_own_types(cfg, f'{path} ({where})', top_level=MODELS)
+    return cfg
+
+
+def fill_batch(value, start, count, size):
+    """Rows ``start:start + count`` of a batched value (a tensor, a tuple of
+    tensors, or anything else, returned as is), filled up to ``size`` rows
+    with copies of the last one."""
+    if isinstance(value, tuple):
+        return tuple(fill_batch(item, start, count, size) for item in value)
+    if not isinstance(value, torch.Tensor):
+        return value
+    part = value[start:start + count]
+    return torch.cat([part] + [part[-1:]] * (size - count))
 
 
 # Autocast dtypes of the generator's network; the noise leaves it in fp32.
@@ -133,6 +218,13 @@ class UnSegGenerator(NoiseMethod):
         compile (bool): ``torch.compile`` the network. The first batch of
             each shape and prompt kind compiles (minutes on a CPU), later
             ones reuse it: worth it for whole datasets, not for a few images.
+        forward_batch (int): Calls per forward pass of the network. Every
+            pass has exactly this many (the last one filled up with copies):
+            float results differ in their last bits between batch shapes,
+            which can flip a grey level, and a fixed shape keeps an image's
+            noise independent of the images it is batched with, so any
+            ``--batch-size``, order, shard or resume writes the same bytes.
+            1 (default) for CPUs; 8 or so is faster on a GPU.
     """
 
     def __init__(self,
@@ -142,8 +234,13 @@ class UnSegGenerator(NoiseMethod):
                  antialias=True,
                  precision='fp32',
                  channels_last=False,
-                 compile=False):
+                 compile=False,
+                 forward_batch=1):
         self.device = torch.device(device)
+        if not isinstance(forward_batch, int) or forward_batch < 1:
+            raise ValueError(f'forward_batch must be an int >= 1, got '
+                             f'{forward_batch!r}')
+        self.forward_batch = forward_batch
         if self.device.type == 'cuda' and not torch.cuda.is_available():
             raise ValueError(f'device {device!r} requested but CUDA is not '
                              'available')
@@ -164,6 +261,12 @@ class UnSegGenerator(NoiseMethod):
         generator_cfg['sam_checkpoint'] = None
         # Build in our scope whatever scope the caller has set.
         generator_cfg.setdefault('_scope_', 'mmunseg')
+        kind = generator_cfg.get('type')
+        if not hasattr(
+                MODELS.get(kind) if isinstance(kind, str) else kind,
+                'load_weights'):
+            raise ValueError(f'{checkpoint}: the generator config names '
+                             f'{kind!r}, not a noise generator')
         self.generator = MODELS.build(generator_cfg)
         parts = self.generator.load_weights(checkpoint)
         if 'noise_head' not in parts:
@@ -180,6 +283,11 @@ class UnSegGenerator(NoiseMethod):
     @property
     def img_size(self):
         return self.generator.img_size
+
+    def memory_bytes(self, height, width):
+        # The padded S x S square in float32 (and its scaled copy) on the
+        # way in, the noise resized back to S x S on the way out.
+        return 40 * max(height, width)**2
 
     def to_input(self, image):
         """Pad to a square and resize: (1, 3, G, G) in [0, 1], and S."""
@@ -226,7 +334,8 @@ class UnSegGenerator(NoiseMethod):
 
     @torch.inference_mode()
     def forward_network(self, inputs, prompts):
-        """The network alone on prepared inputs, with the fast paths.
+        """The network alone on prepared inputs, ``forward_batch`` calls a
+        pass (the last pass filled up with copies of its last call).
 
         Args:
             inputs (Tensor): (B, 3, G, G) in [0, 1].
@@ -235,6 +344,21 @@ class UnSegGenerator(NoiseMethod):
         Returns:
             Tensor: fp32 unit-range noise, (B, 3, G/4, G/4).
         """
+        size = self.forward_batch
+        outputs = []
+        for start in range(0, len(inputs), size):
+            count = min(size, len(inputs) - start)
+            chunk = {
+                key: fill_batch(value, start, count, size)
+                for key, value in prompts.items()
+            }
+            noise = self.run_network(
+                fill_batch(inputs, start, count, size), chunk)
+            outputs.append(noise[:count])
+        return torch.cat(outputs)
+
+    def run_network(self, inputs, prompts):
+        """One pass of the network, with the fast paths."""
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         if self.autocast_dtype is None:
@@ -264,14 +388,19 @@ class UniformNoise(NoiseMethod):
     """Uniform random noise in [-1, 1]: the control at the same budget.
 
     Args:
-        seed (int): Seed of the noise; each image draws its own noise.
+        seed (int): Seed of the noise; each image draws its own noise from
+            the seed and its key (:func:`sample_seed`).
     """
 
     def __init__(self, seed=0):
-        self.rng = np.random.default_rng(seed)
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f'seed must be a non-negative int, got {seed!r}')
+        self.seed = seed
 
     def generate(self, images, prompts):
-        return [
-            self.rng.uniform(-1, 1, image.shape).astype(np.float32)
-            for image in images
-        ]
+        outputs = []
+        for image, prompt in zip(images, prompts):
+            rng = np.random.default_rng(
+                [self.seed, sample_seed(prompt, image)])
+            outputs.append(rng.uniform(-1, 1, image.shape).astype(np.float32))
+        return outputs

@@ -1,5 +1,6 @@
 """Protect the images of a dataset: noise, budget, quantise, verify, write."""
 import io
+import os
 import os.path as osp
 import time
 import zlib
@@ -9,12 +10,25 @@ import torch
 from mmengine.utils import ProgressBar
 
 from ..models.budget import budget_map, scale_noise
-from .image_io import (ImageReadError, mirrored_path, read_image,
-                       write_bytes_atomic, write_image_atomic)
-from .manifest import ManifestWriter
+from .image_io import (ImageReadError, ImageTooLarge, image_size,
+                       mirrored_path, read_image, write_bytes_atomic,
+                       write_image_atomic)
+from .manifest import ManifestWriter, load_manifest
+from .memory import (AUTOMATIC_MASKS_BYTES_PER_PIXEL,
+                     PROTECTOR_BYTES_PER_PIXEL, format_size)
 from .methods import Prompt
 from .objects import PROMPT_MODES, class_map, union
 from .quality import check_budget, psnr, quantize_within_budget, ssim
+
+#: The ``reason`` of a failed record by the error's type, first match: what
+#: the summary counts failures by.
+FAILURE_REASONS = (
+    (ImageTooLarge, 'too_large'),
+    (ImageReadError, 'unreadable_image'),
+    (FileNotFoundError, 'missing_file'),
+    (OSError, 'unreadable_file'),
+    (ValueError, 'bad_annotation'),
+)
 
 
 def noise_path(img_path, root, out_dir):
@@ -40,23 +54,25 @@ def prompts_for(mode, objects, object_mask, key, num_points=10):
 
     ``region`` is None for the call whose noise covers the whole image; the
     per-object calls of ``per-class`` / ``per-instance`` override the noise
-    inside their own object.
+    inside their own object. Every prompt carries a key made of ``key`` (and
+    the object's name), from which random methods seed their draws.
     """
     calls = []
     labels = class_map(objects, object_mask.shape)
     if mode == 'box':
         ys, xs = np.nonzero(object_mask)
         box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
-        return [(None, Prompt(box=box, labels=labels))]
+        return [(None, Prompt(box=box, labels=labels, key=key))]
     if mode == 'points':
         ys, xs = np.nonzero(object_mask)
         rng = np.random.default_rng(stable_seed(key))
         pick = rng.choice(len(xs), num_points, replace=len(xs) < num_points)
         points = np.stack([xs[pick], ys[pick]], axis=1).astype(np.float32)
-        return [(None, Prompt(points=points, labels=labels))]
-    calls.append((None, Prompt(mask=object_mask, labels=labels)))
+        return [(None, Prompt(points=points, labels=labels, key=key))]
+    calls.append((None, Prompt(mask=object_mask, labels=labels, key=key)))
     if mode in ('per-class', 'per-instance'):
-        calls += [(mask, Prompt(mask=mask)) for mask in objects.values()]
+        calls += [(mask, Prompt(mask=mask, key=f'{key}#{name}'))
+                  for name, mask in objects.items()]
     return calls
 
 
@@ -96,8 +112,10 @@ class Protector:
         eps_background (float): L-inf budget elsewhere.
         prompt_mode (str): One of :data:`PROMPT_MODES`.
         fmt (str): ``png`` (lossless, default) or ``jpg``.
-        jpeg_quality (int): JPEG quality when ``fmt='jpg'``.
-        batch_size (int): Generator calls per forward pass.
+        jpeg_quality (int): JPEG quality when ``fmt='jpg'``, in [0, 100].
+        batch_size (int): Images loaded, and calls handed to the method, at
+            a time, >= 1 (a method that is not ``batched`` gets one image
+            per call). It does not change the output.
         ignore_index (int): Unlabelled value of semantic maps.
         background_ids (Sequence[int]): Semantic classes that are not
             objects.
@@ -106,6 +124,11 @@ class Protector:
         resume (bool): Skip images the manifest records as done.
         save_noise (bool): Also write each image's perturbation (int8 grey
             levels, ``noise/<image path>.npz``) for ``AddUnlearnableNoise``.
+        max_memory (int, optional): Bytes the images of one batch may need
+            (:meth:`memory_needed`, from their headers). An image needing
+            more becomes a ``failed`` record (reason ``too_large``) without
+            being read; batches are cut short to stay under it. None: no
+            limit.
     """
 
     def __init__(self,
@@ -121,7 +144,8 @@ class Protector:
                  background_ids=(),
                  automatic_objects=None,
                  resume=False,
-                 save_noise=False):
+                 save_noise=False,
+                 max_memory=None):
         if prompt_mode not in PROMPT_MODES:
             raise ValueError(f'prompt mode must be one of {PROMPT_MODES}, '
                              f'got {prompt_mode!r}')
@@ -135,6 +159,14 @@ class Protector:
                                  f'got {eps}')
         if fmt not in ('png', 'jpg'):
             raise ValueError(f'format must be png or jpg, got {fmt!r}')
+        if not 0 <= jpeg_quality <= 100:
+            raise ValueError(
+                f'jpeg_quality must be in [0, 100], got {jpeg_quality}')
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f'batch_size must be an int >= 1, got '
+                             f'{batch_size!r}')
+        if max_memory is not None and max_memory <= 0:
+            raise ValueError(f'max_memory must be > 0, got {max_memory}')
         self.method = method
         self.out_dir = out_dir
         self.eps_object = eps_object
@@ -142,16 +174,60 @@ class Protector:
         self.prompt_mode = prompt_mode
         self.fmt = fmt
         self.jpeg_quality = jpeg_quality
-        self.batch_size = max(1, batch_size)
+        self.batch_size = batch_size
         self.ignore_index = ignore_index
         self.background_ids = tuple(background_ids)
         self.automatic_objects = automatic_objects
         self.resume = resume
         self.save_noise = save_noise
+        self.max_memory = max_memory
 
     def output_file(self, item):
         return mirrored_path(item.img_path, item.root, self.out_dir,
                              '.' + self.fmt)
+
+    def memory_needed(self, width, height):
+        """Estimated peak memory of protecting one such image, in bytes:
+        the protector's own arrays, SAM's automatic masks in the
+        ``everything`` mode and the method's calls on it (a chunk of
+        ``batch_size`` per-object calls of the one image in the per-class
+        and per-instance modes). The stages' peaks are added up, so the
+        estimate errs on the safe side."""
+        per_object = self.prompt_mode in ('per-class', 'per-instance')
+        calls = self.batch_size if per_object else 1
+        per_pixel = PROTECTOR_BYTES_PER_PIXEL
+        if self.prompt_mode == 'everything':
+            per_pixel += AUTOMATIC_MASKS_BYTES_PER_PIXEL
+        return (per_pixel * width * height +
+                calls * self.method.memory_bytes(height, width))
+
+    def _batches(self, items):
+        """Cut ``items`` into batches of at most ``batch_size`` images that
+        fit in ``max_memory``, as ``(batch, [])``; an image that alone does
+        not fit comes as ``([], [its failed record])``, unread."""
+        batch, needed = [], 0
+        for item in items:
+            size = image_size(item.img_path)
+            # An unreadable header: _load reports the file's problem.
+            need = 0 if size is None else self.memory_needed(*size)
+            if self.max_memory is not None and need > self.max_memory:
+                width, height = size
+                error = ImageTooLarge(
+                    f'{item.img_path}: protecting this {width}x{height} '
+                    f'image needs about {format_size(need)}, more than the '
+                    f'{format_size(self.max_memory)} allowed (--max-memory)')
+                yield [], [self._failure(item, error)]
+                continue
+            full = len(batch) == self.batch_size or (
+                self.max_memory is not None
+                and needed + need > self.max_memory)
+            if batch and full:
+                yield batch, []
+                batch, needed = [], 0
+            batch.append(item)
+            needed += need
+        if batch:
+            yield batch, []
 
     def run(self, items, manifest_path, done=None, show_progress=True):
         """Protect ``items``; one manifest record per item.
@@ -186,9 +262,9 @@ class Protector:
         counts = {}
         progress = ProgressBar(len(todo)) if show_progress and todo else None
         with ManifestWriter(manifest_path) as manifest:
-            for start in range(0, len(todo), self.batch_size):
-                for record in self._protect_batch(todo[start:start +
-                                                       self.batch_size]):
+            for batch, refused in self._batches(todo):
+                for record in refused + (self._protect_batch(batch)
+                                         if batch else []):
                     manifest.write(record)
                     counts[record['status']] = counts.get(record['status'],
                                                           0) + 1
@@ -214,6 +290,13 @@ class Protector:
         record.update(fields)
         return record
 
+    def _failure(self, item, error):
+        """The ``failed`` record of an item: the error's message, and its
+        kind as ``reason`` (:data:`FAILURE_REASONS`), for the summary."""
+        reasons = [r for kind, r in FAILURE_REASONS if isinstance(error, kind)]
+        reason = reasons[0] if reasons else 'error'
+        return self._record(item, 'failed', error=str(error), reason=reason)
+
     def _load(self, item):
         """Image, object masks and their union; raises on bad input."""
         image = read_image(item.img_path)
@@ -234,8 +317,8 @@ class Protector:
         for index, item in enumerate(items):
             try:
                 image, objects, object_mask = self._load(item)
-            except (OSError, ValueError, ImageReadError) as error:
-                records[index] = self._record(item, 'failed', error=str(error))
+            except (OSError, ValueError) as error:
+                records[index] = self._failure(item, error)
                 continue
             if not object_mask.any():
                 # Nothing to protect: the original pixels, re-encoded
@@ -245,14 +328,15 @@ class Protector:
                 records[index] = self._record(item, 'copied_empty_mask')
                 continue
             loaded[index] = (image, object_mask)
-            key = osp.relpath(item.img_path, item.root)
+            key = osp.relpath(item.img_path, item.root).replace(os.sep, '/')
             for region, prompt in prompts_for(self.prompt_mode, objects,
                                               object_mask, key):
                 calls.append((index, region, prompt))
         noises = {}
         started = time.perf_counter()
-        for start in range(0, len(calls), self.batch_size):
-            chunk = calls[start:start + self.batch_size]
+        per_call = self.batch_size if self.method.batched else 1
+        for start in range(0, len(calls), per_call):
+            chunk = calls[start:start + per_call]
             outputs = self.method.generate(
                 [loaded[index][0] for index, _, _ in chunk],
                 [prompt for _, _, prompt in chunk])
@@ -304,3 +388,19 @@ def shard(items, rank, world_size):
 def manifest_shard_path(out_dir, rank):
     """Where one rank appends its records while the job runs."""
     return osp.join(out_dir, '.mmunseg', f'manifest.rank{rank}.jsonl')
+
+
+def previous_records(out_dir):
+    """Every record earlier runs left in ``out_dir``, merged or still per
+    rank (a killed job), by file; later records of a file win."""
+    done = {}
+    merged = osp.join(out_dir, 'manifest.jsonl')
+    shards = osp.dirname(manifest_shard_path(out_dir, 0))
+    paths = [merged] if osp.isfile(merged) else []
+    if osp.isdir(shards):
+        paths += sorted(
+            osp.join(shards, name) for name in os.listdir(shards)
+            if name.endswith('.jsonl'))
+    for path in paths:
+        done.update(load_manifest(path))
+    return done

@@ -1,13 +1,28 @@
-"""Read the config text stored in an MMEngine checkpoint without running it.
+"""Reading configs from untrusted files without letting them choose code.
 
-``Config.fromstring`` executes Python; a checkpoint is untrusted input, so its
-``meta['cfg']`` (MMEngine's ``pretty_text``: assignments of ``dict(...)``
-calls and literals) is evaluated here with an allow-list of node types.
+A checkpoint is untrusted input, and so is every file a tool reads back. Two
+ways such content could run code are closed here:
+
+- ``Config.fromstring`` executes Python; a checkpoint's ``meta['cfg']``
+  (MMEngine's ``pretty_text``: assignments of ``dict(...)`` calls and
+  literals) is evaluated by :func:`parse_config_text` with an allow-list of
+  node types instead.
+- MMEngine's registries build any importable dotted ``type`` (for example
+  ``torch.hub.load``) and honour a ``_scope_`` key; :func:`check_own_types`
+  accepts only the names registered in mmunseg's own registries.
 """
 import ast
 
+from mmengine.registry import Registry
 
-class UnsafeConfigText(ValueError):
+import mmunseg.registry
+
+
+class UnsafeConfig(ValueError):
+    """A config read from a file names code outside mmunseg's registries."""
+
+
+class UnsafeConfigText(UnsafeConfig):
     """The text holds something other than literals and ``dict(...)``."""
 
 
@@ -45,3 +60,73 @@ def parse_config_text(text):
                 f'line {statement.lineno} is not a plain assignment')
         config[statement.targets[0].id] = _evaluate(statement.value)
     return config
+
+
+def own_registries():
+    """mmunseg's registries, their lazily imported modules registered."""
+    registries = [
+        value for value in vars(mmunseg.registry).values()
+        if isinstance(value, Registry)
+    ]
+    for registry in registries:
+        registry.import_from_location()
+    return registries
+
+
+def _own_name(type_name):
+    """``X`` of ``X`` or ``mmunseg.X``; None for any other dotted name."""
+    if type_name.startswith('mmunseg.'):
+        type_name = type_name[len('mmunseg.'):]
+    return None if '.' in type_name else type_name
+
+
+def check_own_types(cfg, source, top_level=None):
+    """Refuse a config that could build anything but mmunseg's modules.
+
+    Every ``type`` in ``cfg`` (at any depth, in dicts, lists and tuples) must
+    be a string naming a module registered in one of mmunseg's own
+    registries, written ``X`` or ``mmunseg.X``; MMEngine's parents, other
+    scopes and dotted import paths are refused, as is a ``_scope_`` other
+    than ``mmunseg``.
+
+    Args:
+        cfg (dict): The config, as read from the file.
+        source (str): Where it was read, for the error message.
+        top_level (Registry, optional): The registry ``cfg`` itself is built
+            in; its ``type`` must be registered there.
+
+    Raises:
+        UnsafeConfig: Naming the file, the offending key path and value.
+    """
+    registries = own_registries()
+    known = set().union(*(registry.module_dict for registry in registries))
+
+    def visit(node, where):
+        if isinstance(node, (list, tuple)):
+            for index, child in enumerate(node):
+                visit(child, f'{where}[{index}]')
+            return
+        if not isinstance(node, dict):
+            return
+        scope = node.get('_scope_', 'mmunseg')
+        if scope != 'mmunseg':
+            raise UnsafeConfig(
+                f'{source}: {where}._scope_ is {scope!r}; a config read '
+                'from a file may only use the mmunseg scope')
+        if 'type' in node:
+            value = node['type']
+            name = _own_name(value) if isinstance(value, str) else None
+            if name is None or name not in known:
+                raise UnsafeConfig(
+                    f'{source}: {where}.type is {value!r}, which is not a '
+                    'module registered in mmunseg\'s registries; a config '
+                    'read from a file may only name those (no dotted paths, '
+                    'no other scopes)')
+        for key, child in node.items():
+            visit(child, f'{where}.{key}')
+
+    visit(cfg, 'cfg')
+    if top_level is not None and _own_name(cfg.get(
+            'type', '')) not in top_level.module_dict:
+        raise UnsafeConfig(f'{source}: cfg.type {cfg.get("type")!r} is not '
+                           f'a registered mmunseg {top_level.name}')

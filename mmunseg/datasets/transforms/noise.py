@@ -14,6 +14,8 @@ Both go right after image (and, for the second, annotation) loading, before
 any geometric transform, and work on BGR (MMCV's default) or RGB images.
 """
 import os.path as osp
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -56,6 +58,24 @@ class AddUnlearnableNoise:
             osp.abspath(img_path), osp.abspath(self.data_root))
         return osp.join(self.noise_root, relative + '.npz')
 
+    @staticmethod
+    def read_noise(path):
+        """The stored int8 perturbation of ``path`` as int16; a file that is
+        not such a perturbation is an error naming it."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                delta = data['delta']
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+                zlib.error) as error:
+            raise ValueError(f'{path}: not a stored perturbation of '
+                             f'tools/protect.py --save-noise (an .npz with '
+                             f'an int8 "delta"): {error}') from None
+        if delta.dtype != np.int8 or delta.ndim != 3:
+            raise ValueError(f'{path}: the stored perturbation is '
+                             f'{delta.dtype} of shape {delta.shape}, expected '
+                             'int8 (H, W, 3)')
+        return delta.astype(np.int16)
+
     def __call__(self, results):
         path = self.noise_file(results['img_path'])
         if not osp.isfile(path):
@@ -63,8 +83,7 @@ class AddUnlearnableNoise:
                 return results
             raise FileNotFoundError(
                 f'{path}: no stored noise for {results["img_path"]}')
-        with np.load(path) as data:
-            delta = data['delta'].astype(np.int16)
+        delta = self.read_noise(path)
         img = results['img']
         if delta.shape != img.shape:
             raise ValueError(f'{path}: noise is {delta.shape}, the image '

@@ -94,7 +94,7 @@ class AutoregressiveNoise(ClassWiseNoise):
         grid (int): Tiles per side of the repeated canvas (16: 512 px).
         sample_wise (bool): False: the same tiles for a class in every image.
             True: fresh starts per image (the paper: a fixed process per
-            class, a new pattern per image), keyed on its pixels.
+            class, a new pattern per image), keyed on its name.
         rms (float, optional): The RMS of the noise as a fraction of the
             region's budget, clipped to it; the default is the paper's L2 = 1
             at 32 px (RMS 4.6/255) at an 8/255 object budget. None scales the
@@ -169,12 +169,14 @@ class AutoregressiveNoise(ClassWiseNoise):
             f'(norm_bound={self.norm_bound}, min_response='
             f'{self.min_response}); lower min_response for many classes')
 
-    def canvas(self, key, image=None):
-        """A unit-range (grid * t, grid * t, 3) canvas of class ``key``."""
+    def canvas(self, key, sample=None):
+        """A unit-range (grid * t, grid * t, 3) canvas of class ``key``, of
+        the image ``sample`` (or the class's own canvas)."""
         side = self.tile_size + CROP
         count = self.grid * self.grid
         start = self.rng(
-            key, stream=2, image=image).standard_normal((count, 3, side, side))
+            key, stream=2, sample=sample).standard_normal(
+                (count, 3, side, side))
         tiles = ar_patterns(
             np.broadcast_to(self.process(key), (count, 3, 3, 3)),
             start)[:, :, CROP:, CROP:]
@@ -185,15 +187,16 @@ class AutoregressiveNoise(ClassWiseNoise):
             canvas.reshape(self.grid * self.tile_size,
                            self.grid * self.tile_size, 3), self.rms)
 
-    def noise_of(self, image, labels, keys):
+    def class_canvas(self, key, sample):
+        if self.sample_wise:
+            return self.canvas(key, sample)
+        if key not in self._canvases:
+            self._canvases[key] = self.canvas(key)
+        return self._canvases[key]
+
+    def noise_of(self, image, labels, keys, sample):
         height, width = image.shape[:2]
-        maps = []
-        for key in keys:
-            if self.sample_wise:
-                canvas = self.canvas(key, image)
-            else:
-                if key not in self._canvases:
-                    self._canvases[key] = self.canvas(key)
-                canvas = self._canvases[key]
-            maps.append(tile_to(canvas, height, width))
+        maps = (
+            tile_to(self.class_canvas(key, sample), height, width)
+            for key in keys)
         return paint(np.zeros(image.shape, np.float32), labels, keys, maps)

@@ -1,11 +1,9 @@
 """What the class-wise baselines share: one pattern (or filter) per class,
 painted into the class's region of each image, ``delta = sum_c M_c *
 delta_c`` (``../shared/docs/baselines_and_defenses.md`` §1.1)."""
-import zlib
-
 import numpy as np
 
-from ..methods import NoiseMethod
+from ..methods import NoiseMethod, sample_seed
 
 #: What non-object pixels (label -1: background, void) get.
 BACKGROUND_MODES = ('class', 'none')
@@ -48,7 +46,8 @@ def paint(canvas, labels, keys, maps):
         canvas (np.ndarray): (H, W, 3), written in place.
         labels (np.ndarray): (H, W) class ids.
         keys (list[int]): Classes to paint.
-        maps (Sequence[np.ndarray]): (H, W, 3) per key.
+        maps (Iterable[np.ndarray]): (H, W, 3) per key; a generator keeps
+            one full-size map in memory at a time.
 
     Returns:
         np.ndarray: ``canvas``.
@@ -86,15 +85,16 @@ class ClassWiseNoise(NoiseMethod):
         self.seed = seed
         self.background = background
 
-    def rng(self, key, stream=0, image=None):
+    def rng(self, key, stream=0, sample=None):
         """The random stream ``stream`` of class ``key`` (-1: background).
 
-        With ``image``, the stream is also keyed on the image's pixels:
-        per-image draws that a rerun, a resume or another shard reproduce.
+        With ``sample`` (an image's :func:`~mmunseg.protect.methods.
+        sample_seed`), the stream is also keyed on the image: per-image
+        draws that a rerun, a resume or another shard reproduce.
         """
         entropy = [self.seed, int(key) + 1, stream]
-        if image is not None:
-            entropy.append(zlib.crc32(np.ascontiguousarray(image).data))
+        if sample is not None:
+            entropy.append(sample)
         return np.random.default_rng(entropy)
 
     def labels_of(self, prompt, shape):
@@ -117,13 +117,14 @@ class ClassWiseNoise(NoiseMethod):
             keys = [k for k in keys if k >= 0]
         return keys
 
-    def noise_of(self, image, labels, keys):
+    def noise_of(self, image, labels, keys, sample):
         """Unit-range noise of one image.
 
         Args:
             image (np.ndarray): uint8 (H, W, 3) RGB.
             labels (np.ndarray): (H, W) int class ids, -1 off objects.
             keys (list[int]): The classes to give noise.
+            sample (int): The image's seed, for sample-wise draws.
 
         Returns:
             np.ndarray: float32 (H, W, 3) in [-1, 1], zero off ``keys``.
@@ -136,6 +137,6 @@ class ClassWiseNoise(NoiseMethod):
             labels = self.labels_of(prompt, image.shape[:2])
             keys = self.keys_of(labels)
             outputs.append(
-                self.noise_of(image, labels, keys) if keys else np.
-                zeros(image.shape, np.float32))
+                self.noise_of(image, labels, keys, sample_seed(prompt, image)
+                              ) if keys else np.zeros(image.shape, np.float32))
         return outputs

@@ -48,18 +48,21 @@ class ConvolutionNoise(ClassWiseNoise):
         kernel.flat[rng.integers(size * size)] = 1.0
         return kernel.astype(np.float32)
 
-    def noise_of(self, image, labels, keys):
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
-        kernels = torch.from_numpy(np.stack([self.kernel(k) for k in keys]))
-        # One depthwise conv for all classes: 3 channels per class.
-        filtered = F.conv2d(
-            x.repeat(1, len(keys), 1, 1),
-            kernels.repeat_interleave(3, 0)[:, None],
+    def filtered(self, x, key):
+        """(H, W, 3) image ``x`` (1, 3, H, W) filtered by class ``key``'s
+        kernel, the same on every channel (a depthwise conv)."""
+        kernel = torch.from_numpy(self.kernel(key))
+        return F.conv2d(
+            x,
+            kernel.expand(3, 1, -1, -1),
             padding=self.kernel_size // 2,
-            groups=3 * len(keys))
-        maps = filtered[0].view(len(keys), 3,
-                                *image.shape[:2]).permute(0, 2, 3, 1).numpy()
+            groups=3)[0].permute(1, 2, 0).numpy()
+
+    def noise_of(self, image, labels, keys, sample):
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
         clean = image.astype(np.float32) / 255
+        # One class at a time: a single full-size filtered image in memory.
+        maps = (self.filtered(x, key) for key in keys)
         blurred = paint(clean.copy(), labels, keys, maps)
         blurred /= max(blurred.max(), 1e-6)
         noise = blurred - clean

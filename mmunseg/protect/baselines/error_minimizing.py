@@ -10,7 +10,7 @@ from mmseg.models import BaseSegmentor
 
 from mmunseg.registry import MODELS, NOISE_METHODS, OPTIMIZERS
 from mmunseg.utils import extract_state_dict, load_checkpoint_file
-from ..methods import NoiseMethod
+from ..methods import NoiseMethod, sample_seed
 
 #: Label of pixels without a class (the surrogate's loss ignores them).
 IGNORE_INDEX = 255
@@ -71,7 +71,10 @@ class ErrorMinimizingNoise(NoiseMethod):
     Cost per image: ``rounds * (train_steps + steps)`` forward and backward
     passes of the surrogate at full resolution (counted in :attr:`passes`),
     divided by the images per call; EM's defaults at CIFAR scale are
-    ``train_steps=10, steps=20`` and rounds until 99% accuracy.
+    ``train_steps=10, steps=20`` and rounds until 99% accuracy. The images
+    of one call are optimised together, so the protector calls it with one
+    image at a time (``batched = False``): an image's noise then depends on
+    that image alone, whatever the batch size, order or sharding.
 
     Args:
         num_classes (int): Classes of the labels (``tools/protect.py``
@@ -95,16 +98,18 @@ class ErrorMinimizingNoise(NoiseMethod):
             the perturbed images reaches it (EM: 0.99).
         optimizer (dict, optional): Surrogate optimizer config (default EM's
             SGD, lr 0.1, momentum 0.9, weight decay 5e-4).
-        random_start (bool): Start from uniform noise instead of zero.
+        random_start (bool): Start from uniform noise instead of zero,
+            drawn per image from ``seed`` and the image's key.
         background_label (int, optional): Class given to unlabelled pixels
             (label -1); None leaves them out of the loss (they still get
             noise: it moves the predictions of their labelled neighbours).
         reset_surrogate (bool): True: every call starts from the same
             surrogate (its initial or loaded weights), so an image's noise
-            depends only on the images of its call (``--batch-size 1``: on
-            the image alone; reruns, resumes and shards agree). False: the
-            surrogate keeps training across calls, like EM's one surrogate
-            over the whole dataset.
+            depends only on the images of its call (reruns, resumes and
+            shards agree). False: the surrogate keeps training across calls,
+            like EM's one surrogate over the whole dataset; the noise then
+            depends on the order of the images (``tools/protect.py`` refuses
+            to resume or shard such a run).
         mean (Sequence[float]): Normalisation mean, 0-255 RGB.
         std (Sequence[float]): Normalisation std.
         device (str): ``cpu`` or ``cuda``.
@@ -113,6 +118,12 @@ class ErrorMinimizingNoise(NoiseMethod):
 
     #: The noise depends on ``Prompt.labels``.
     needs_labels = True
+    #: The images of a call are optimised together (see above).
+    batched = False
+    #: Full-resolution surrogate activations with their gradients, the
+    #: noise and its gradient: about 580 bytes per pixel with the default
+    #: surrogate (peak RSS over one 2000 x 1500 image); rounded up.
+    bytes_per_pixel = 700
 
     def __init__(self,
                  num_classes,
@@ -161,6 +172,7 @@ class ErrorMinimizingNoise(NoiseMethod):
         self.random_start = random_start
         self.background_label = background_label
         self.reset_surrogate = reset_surrogate
+        self.order_independent = reset_surrogate
         self.device = torch.device(device)
         self.seed = seed
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
@@ -241,21 +253,33 @@ class ErrorMinimizingNoise(NoiseMethod):
         budgets = torch.from_numpy(np.stack(budgets)).float()
         return targets, budgets[:, None].to(self.device)
 
-    def min_min(self, images, targets, budgets):
+    def start(self, images, prompts):
+        """(B, 3, H, W) starting noise: zero, or uniform drawn per image from
+        the seed and its key (:func:`~mmunseg.protect.methods.sample_seed`).
+        """
+        if not self.random_start:
+            return torch.zeros(
+                (len(images), 3) + images[0].shape[:2], device=self.device)
+        draws = []
+        for image, prompt in zip(images, prompts):
+            rng = np.random.default_rng(
+                [self.seed, sample_seed(prompt, image)])
+            draws.append(rng.uniform(-1, 1, image.shape))
+        draws = torch.from_numpy(np.stack(draws)).permute(0, 3, 1, 2)
+        return draws.to(self.device, torch.float32)
+
+    def min_min(self, images, targets, budgets, noise):
         """EM's loop on one batch; returns the unit-range noise.
 
         Args:
             images (Tensor): (B, 3, H, W) in [0, 1].
             targets (Tensor): (B, H, W) class ids, ``IGNORE_INDEX`` unused.
             budgets (Tensor): (B, 1, H, W) L-inf budget per pixel.
+            noise (Tensor): (B, 3, H, W) starting noise (:meth:`start`).
 
         Returns:
             Tensor: (B, 3, H, W) noise in [-1, 1].
         """
-        generator = torch.Generator(self.device).manual_seed(self.seed)
-        noise = torch.zeros_like(images)
-        if self.random_start:
-            noise.uniform_(-1, 1, generator=generator)
         labelled = targets != IGNORE_INDEX
 
         def perturbed(unit):
@@ -296,9 +320,11 @@ class ErrorMinimizingNoise(NoiseMethod):
                 self.optimizer = self.build_optimizer()
             batch = torch.from_numpy(np.stack([images[i] for i in indices]))
             batch = batch.to(self.device).permute(0, 3, 1, 2).float() / 255
-            targets, budgets = self.targets_of([prompts[i] for i in indices],
-                                               shape[:2])
-            noise = self.min_min(batch, targets, budgets)
+            group = [prompts[i] for i in indices]
+            targets, budgets = self.targets_of(group, shape[:2])
+            noise = self.min_min(
+                batch, targets, budgets,
+                self.start([images[i] for i in indices], group))
             for index, unit in zip(indices, noise.permute(0, 2, 3, 1)):
                 outputs[index] = unit.cpu().numpy()
         return outputs

@@ -25,7 +25,7 @@ class SyntheticNoise(ClassWiseNoise):
         sample_wise (bool): False: one draw per class, the same in every
             image. True: each image draws its own sample of each class's
             cluster (the paper: class-clustered, sample-wise), keyed on its
-            pixels.
+            name.
         rms (float, optional): None scales each draw's peak to 1 (the
             L-inf budget). A float gives an RMS of that fraction of the
             region's budget, clipped to it: the paper's L2 budget, RMS
@@ -54,23 +54,24 @@ class SyntheticNoise(ClassWiseNoise):
         self.rms = rms
         self._tiles = {}
 
-    def draw(self, key, image=None):
-        """One unit-range (grid * p, grid * p, 3) tile of class ``key``."""
+    def draw(self, key, sample=None):
+        """One unit-range (grid * p, grid * p, 3) tile of class ``key``, of
+        the image ``sample`` (or the class's own tile)."""
         shape = (self.grid, self.grid, 3)
         centre = self.class_sep * self.rng(key).choice([-1.0, 1.0], shape)
-        jitter = self.rng(key, stream=1, image=image).standard_normal(shape)
+        jitter = self.rng(key, stream=1, sample=sample).standard_normal(shape)
         tile = np.repeat(
             np.repeat(centre + jitter, self.patch_size, 0), self.patch_size, 1)
         return unit_scale(tile, self.rms)
 
-    def tile(self, key, image):
+    def tile(self, key, sample):
         if self.sample_wise:
-            return self.draw(key, image)
+            return self.draw(key, sample)
         if key not in self._tiles:
             self._tiles[key] = self.draw(key)
         return self._tiles[key]
 
-    def noise_of(self, image, labels, keys):
+    def noise_of(self, image, labels, keys, sample):
         height, width = image.shape[:2]
-        maps = [tile_to(self.tile(key, image), height, width) for key in keys]
+        maps = (tile_to(self.tile(key, sample), height, width) for key in keys)
         return paint(np.zeros(image.shape, np.float32), labels, keys, maps)

@@ -1,0 +1,122 @@
+"""Images are sized from their headers before they are read: one that
+cannot fit in memory is a failed record, batches stay under the limit
+(issue 11, item 5)."""
+import cv2
+import numpy as np
+import pytest
+
+from mmunseg.protect import UniformNoise, load_manifest
+from mmunseg.protect import protector as protector_module
+from mmunseg.protect import read_image
+from mmunseg.protect.image_io import ImageTooLarge, image_size
+from mmunseg.protect.memory import PROTECTOR_BYTES_PER_PIXEL, available_memory
+from tests.protect.test_protector import (EPS_BACKGROUND, EPS_OBJECT, camvid,
+                                          items_of)
+
+assert camvid  # a fixture, used by name
+
+
+class Recording(UniformNoise):
+    """Uniform noise that records how many images each call had."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def generate(self, images, prompts):
+        self.calls.append(len(images))
+        return super().generate(images, prompts)
+
+
+def run(method, src, names, out, **kwargs):
+    protector = protector_module.Protector(method, str(out), EPS_OBJECT,
+                                           EPS_BACKGROUND, **kwargs)
+    protector.run(
+        items_of(src, names), str(out / 'manifest.jsonl'), show_progress=False)
+    return protector, load_manifest(str(out / 'manifest.jsonl'))
+
+
+def test_batches_are_cut_to_fit_the_memory_limit(camvid, tmp_path):
+    src, names = camvid
+    method = Recording()
+    one = protector_module.Protector(method, str(tmp_path), EPS_OBJECT,
+                                     EPS_BACKGROUND).memory_needed(480, 360)
+    _, records = run(
+        method,
+        src,
+        names,
+        tmp_path / 'out',
+        batch_size=4,
+        max_memory=int(2.5 * one))
+    assert method.calls == [2, 2, 2]
+    assert all(r['status'] == 'protected' for r in records.values())
+
+
+def test_an_image_over_the_limit_fails_unread_and_the_rest_go_on(
+        camvid, tmp_path, monkeypatch):
+    src, names = camvid
+    big = src / 'img_dir' / 'train' / 'big.jpg'
+    cv2.imwrite(str(big), np.zeros((1200, 1600, 3), np.uint8))
+    cv2.imwrite(
+        str(src / 'ann_dir' / 'train' / 'big.png'),
+        np.zeros((1200, 1600), np.uint8))
+    read = []
+
+    def reading(path, *args):
+        read.append(str(path))
+        return read_image(path, *args)
+
+    monkeypatch.setattr(protector_module, 'read_image', reading)
+    method = UniformNoise()
+    limit = protector_module.Protector(method, str(tmp_path), EPS_OBJECT,
+                                       EPS_BACKGROUND).memory_needed(800, 600)
+    _, records = run(
+        method, src, names[:2] + ['big'], tmp_path / 'out', max_memory=limit)
+    (failed, ) = [r for r in records.values() if r['status'] == 'failed']
+    assert failed['reason'] == 'too_large'
+    assert 'big.jpg' in failed['error'] and '1600x1200' in failed['error']
+    assert str(big) not in read
+    assert sum(r['status'] == 'protected' for r in records.values()) == 2
+
+
+def test_the_estimate_covers_the_protector_and_the_method():
+    method = UniformNoise()
+    protector = protector_module.Protector(method, '/tmp/x', EPS_OBJECT,
+                                           EPS_BACKGROUND)
+    assert protector.memory_needed(
+        1000,
+        500) == (PROTECTOR_BYTES_PER_PIXEL + method.bytes_per_pixel) * 500000
+    per_class = protector_module.Protector(
+        method,
+        '/tmp/x',
+        EPS_OBJECT,
+        EPS_BACKGROUND,
+        prompt_mode='per-class',
+        batch_size=4)
+    # A chunk of 4 per-object calls of the one image.
+    assert per_class.memory_needed(
+        1000, 500) == (PROTECTOR_BYTES_PER_PIXEL +
+                       4 * method.bytes_per_pixel) * 500000
+    assert available_memory() > 0
+
+
+def test_sizes_come_from_headers_and_bombs_are_refused_before_decoding(
+        tmp_path, monkeypatch):
+    path = tmp_path / 'a.png'
+    cv2.imwrite(str(path), np.zeros((30, 40, 3), np.uint8))
+    assert image_size(path) == (40, 30)
+    (tmp_path / 'bad.png').write_bytes(b'not an image')
+    assert image_size(tmp_path / 'bad.png') is None
+    monkeypatch.setattr(cv2, 'imdecode', None)  # never reached
+    with pytest.raises(ImageTooLarge, match='40x30 = 1200 pixels'):
+        read_image(path, max_pixels=1000)
+
+
+@pytest.mark.parametrize(
+    'bad', [dict(batch_size=0),
+            dict(jpeg_quality=500),
+            dict(max_memory=0)])
+def test_protector_options_are_checked(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        protector_module.Protector(UniformNoise(), '/tmp/x', EPS_OBJECT,
+                                   EPS_BACKGROUND, **bad)
