@@ -225,7 +225,9 @@ def build_generator(args, cfg, folder):
         device=args.device,
         precision=args.precision,
         channels_last=args.channels_last,
-        compile=args.compile)
+        compile=args.compile,
+        # The network runs whole batches, as the timed calls give them.
+        forward_batch=args.batch_size)
 
 
 def count_flops(cfg):
