@@ -87,17 +87,17 @@ default_hooks = dict(logger=dict(interval=1),
     return str(path)
 
 
-def save_micro_generator(path, seed=0):
-    """A randomly initialised micro generator saved as an exported file."""
+def save_micro_generator(path, seed=0, **options):
+    """A randomly initialised micro generator saved as an exported file;
+    ``options`` are further generator arguments (``num_codes``, ...)."""
     import torch
 
     from mmunseg.models import SAMNoiseGenerator
     torch.manual_seed(seed)
-    generator = SAMNoiseGenerator(arch=MICRO_ARCH, img_size=128)
+    cfg = dict(arch=MICRO_ARCH, img_size=128, **options)
+    generator = SAMNoiseGenerator(**cfg)
     torch.save(
         dict(
-            meta=dict(
-                generator_cfg=dict(
-                    type='SAMNoiseGenerator', arch=MICRO_ARCH, img_size=128)),
+            meta=dict(generator_cfg=dict(type='SAMNoiseGenerator', **cfg)),
             state_dict=generator.state_dict()), path)
     return str(path)

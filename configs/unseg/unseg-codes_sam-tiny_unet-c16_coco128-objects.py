@@ -11,7 +11,10 @@ _base_ = [
 ]
 # Codes are learnt per object, small ones included; a few pixels of an
 # object still carry its code.
-train_dataloader = dict(batch_size=8, dataset=dict(min_mask_ratio=0.01))
+train_dataloader = dict(
+    batch_size=8,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(min_mask_ratio=0.01))
 val_dataloader = dict(dataset=dict(min_mask_ratio=0.01))
 test_dataloader = val_dataloader
 optim_wrapper = dict(

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmunseg.models.budget import remove_dc
+from mmunseg.models.prompts import map_prompts
 from mmunseg.registry import MODELS, NOISE_METHODS
 from mmunseg.utils import load_checkpoint_file
 from .safe_config import check_own_types, parse_config_text
@@ -29,6 +31,9 @@ class Prompt:
         labels (np.ndarray, optional): (H, W) int class id of each object
             pixel, -1 elsewhere: what class-wise baselines key their
             noise on.
+        class_id (int, optional): The class of a per-class call, whose
+            noise counts only inside ``mask``: a generator with object codes
+            paints that class's code there.
         key (str, optional): A name that identifies the call: the image's
             path relative to its dataset root (and the object, for the
             per-object calls). Random methods seed each image's draw from
@@ -38,6 +43,7 @@ class Prompt:
     box: Optional[np.ndarray] = None
     points: Optional[np.ndarray] = None
     labels: Optional[np.ndarray] = None
+    class_id: Optional[int] = None
     key: Optional[str] = None
 
 
@@ -289,6 +295,21 @@ class UnSegGenerator(NoiseMethod):
         # way in, the noise resized back to S x S on the way out.
         return 40 * max(height, width)**2
 
+    def codes(self, prompts):
+        """The object code of each prompt, (B, ); None without codes.
+
+        A per-class prompt gets its class's code (``1 + class_id`` modulo
+        the codes); any other prompt the first object code, 1.
+        """
+        num_codes = self.generator.num_codes
+        if not num_codes:
+            return None
+        return torch.tensor([
+            1 if p.class_id is None else 1 + p.class_id % num_codes
+            for p in prompts
+        ],
+                            device=self.device)
+
     def to_input(self, image):
         """Pad to a square and resize: (1, 3, G, G) in [0, 1], and S."""
         height, width = image.shape[:2]
@@ -339,7 +360,8 @@ class UnSegGenerator(NoiseMethod):
 
         Args:
             inputs (Tensor): (B, 3, G, G) in [0, 1].
-            prompts (dict): Prompt tensors from :meth:`prompt_inputs`.
+            prompts (dict): Prompt tensors from :meth:`prompt_inputs`
+                (and ``codes`` for a generator with object codes).
 
         Returns:
             Tensor: fp32 unit-range noise, (B, 3, G/4, G/4).
@@ -367,19 +389,52 @@ class UnSegGenerator(NoiseMethod):
             noise = self.network(inputs, **prompts)
         return noise.float()
 
+    def coded_noise(self, inputs, prompts, codes, whole_image):
+        """Noise of a generator with codes: objects coded, background 0.
+
+        Prompts of the whole image (``whole_image``) get the background
+        code outside their mask, as in training; per-class prompts count
+        only inside their mask and need one pass.
+        """
+        noise = self.forward_network(inputs, dict(prompts, codes=codes))
+        if not whole_image.any() or 'masks' not in prompts:
+            return noise
+        index = torch.nonzero(whole_image)[:, 0]
+        background = self.forward_network(
+            inputs[index],
+            dict(
+                map_prompts(prompts, lambda value: value[index]),
+                codes=torch.zeros_like(codes[index])))
+        mask = F.interpolate(
+            prompts['masks'][index] / 255,
+            noise.shape[-2:],
+            mode='bilinear',
+            align_corners=False).round()
+        noise[index] = mask * noise[index] + (1 - mask) * background
+        return noise
+
     @torch.inference_mode()
     def generate(self, images, prompts):
         inputs, sides = zip(*(self.to_input(image) for image in images))
-        noise = self.forward_network(
-            torch.cat(inputs), self.prompt_inputs(prompts, sides))
+        inputs = torch.cat(inputs)
+        tensors = self.prompt_inputs(prompts, sides)
+        codes = self.codes(prompts)
+        if codes is None:
+            noise = self.forward_network(inputs, tensors)
+        else:
+            whole_image = torch.tensor([p.class_id is None for p in prompts],
+                                       device=self.device)
+            noise = self.coded_noise(inputs, tensors, codes, whole_image)
         outputs = []
-        for unit, image, side in zip(noise, images, sides):
+        for unit, image, side, prompt in zip(noise, images, sides, prompts):
             unit = F.interpolate(
-                unit[None], (side, side), mode='bilinear',
-                align_corners=False)[0]
+                unit[None], (side, side), mode='bilinear', align_corners=False)
             height, width = image.shape[:2]
-            outputs.append(unit[:, :height, :width].permute(1, 2,
-                                                            0).cpu().numpy())
+            unit = unit[..., :height, :width]
+            if self.generator.dc_free and prompt.mask is not None:
+                region = torch.from_numpy(prompt.mask).to(unit)[None, None]
+                unit = remove_dc(unit, region)
+            outputs.append(unit[0].permute(1, 2, 0).cpu().numpy())
         return outputs
 
 

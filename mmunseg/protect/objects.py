@@ -63,6 +63,13 @@ def union(masks, shape):
     return out
 
 
+def class_id(name):
+    """The class of an object named ``...class_<id>``; 0 without a class
+    (automatic masks)."""
+    _, found, label = name.rpartition('class_')
+    return int(label) if found and label.isdigit() else 0
+
+
 def class_map(objects, shape):
     """Class id of every object pixel, -1 elsewhere, from named masks.
 
@@ -79,6 +86,5 @@ def class_map(objects, shape):
     """
     labels = np.full(shape, -1, np.int64)
     for name, mask in objects.items():
-        _, found, label = name.rpartition('class_')
-        labels[mask] = int(label) if found and label.isdigit() else 0
+        labels[mask] = class_id(name)
     return labels

@@ -17,7 +17,7 @@ from .manifest import ManifestWriter, load_manifest
 from .memory import (AUTOMATIC_MASKS_BYTES_PER_PIXEL,
                      PROTECTOR_BYTES_PER_PIXEL, format_size)
 from .methods import Prompt
-from .objects import PROMPT_MODES, class_map, union
+from .objects import PROMPT_MODES, class_id, class_map, union
 from .quality import check_budget, psnr, quantize_within_budget, ssim
 
 #: The ``reason`` of a failed record by the error's type, first match: what
@@ -71,8 +71,11 @@ def prompts_for(mode, objects, object_mask, key, num_points=10):
         return [(None, Prompt(points=points, labels=labels, key=key))]
     calls.append((None, Prompt(mask=object_mask, labels=labels, key=key)))
     if mode in ('per-class', 'per-instance'):
-        calls += [(mask, Prompt(mask=mask, key=f'{key}#{name}'))
-                  for name, mask in objects.items()]
+        calls += [
+            (mask,
+             Prompt(mask=mask, class_id=class_id(name), key=f'{key}#{name}'))
+            for name, mask in objects.items()
+        ]
     return calls
 
 

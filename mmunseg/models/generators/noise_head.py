@@ -49,6 +49,11 @@ class UnSegNoiseHead(nn.Module):
             (0: none, the paper). It gives the hypernetworks patterns that
             do not depend on the image, so one code paints the same texture
             family in every image.
+        image_features (bool): Read SAM's features (the paper). False
+            makes the head a learnt code book: each code's noise is its
+            hypernetworks' mix of the texture bank, the same in every image
+            (needs ``num_codes`` and ``texture_period``); the generator then
+            skips SAM altogether.
     """
 
     def __init__(self,
@@ -58,11 +63,15 @@ class UnSegNoiseHead(nn.Module):
                  num_sam_tokens=5,
                  token_slice='official',
                  num_codes=0,
-                 texture_period=0):
+                 texture_period=0,
+                 image_features=True):
         super().__init__()
         if num_codes < 0 or texture_period < 0:
             raise ValueError('num_codes and texture_period must be >= 0, got '
                              f'{num_codes} and {texture_period}')
+        if not image_features and not (num_codes and texture_period):
+            raise ValueError('a code book head (image_features=False) needs '
+                             'num_codes and texture_period')
         if token_slice not in TOKEN_SLICES:
             raise ValueError(f'token_slice must be one of {TOKEN_SLICES}, '
                              f'got {token_slice!r}')
@@ -74,14 +83,16 @@ class UnSegNoiseHead(nn.Module):
         self.noise_mlp = nn.ModuleList(
             MLP(transformer_dim, transformer_dim, feat_dim, 3)
             for _ in range(num_noise_tokens))
-        self.noise_compress_vit_feat = _upsample_branch(
-            vit_dim, transformer_dim, feat_dim)
-        self.noise_embedding_encoder = _upsample_branch(
-            transformer_dim, transformer_dim // 4, feat_dim)
-        self.noise_embedding_maskfeature = nn.Sequential(
-            nn.Conv2d(feat_dim, feat_dim * 2, 3, padding=1),
-            LayerNorm2d(feat_dim * 2), nn.GELU(),
-            nn.Conv2d(feat_dim * 2, feat_dim, 3, padding=1))
+        self.image_features = image_features
+        if image_features:
+            self.noise_compress_vit_feat = _upsample_branch(
+                vit_dim, transformer_dim, feat_dim)
+            self.noise_embedding_encoder = _upsample_branch(
+                transformer_dim, transformer_dim // 4, feat_dim)
+            self.noise_embedding_maskfeature = nn.Sequential(
+                nn.Conv2d(feat_dim, feat_dim * 2, 3, padding=1),
+                LayerNorm2d(feat_dim * 2), nn.GELU(),
+                nn.Conv2d(feat_dim * 2, feat_dim, 3, padding=1))
         self.num_codes = num_codes
         self.texture_period = texture_period
         # Parameter names keep 'noise': the paper's rule for what trains.
@@ -140,7 +151,34 @@ class UnSegNoiseHead(nn.Module):
             self.noise_compress_vit_feat(vit_feature))
         if self.texture_period:
             fused = fused + self.tiled_texture(*fused.shape[-2:])
-        tokens = self.select_token_outputs(token_outputs)
+        return self.mix(self.select_token_outputs(token_outputs), fused, codes)
+
+    def code_book(self, codes, size):
+        """The noise of a code book head (``image_features=False``).
+
+        Args:
+            codes (Tensor): (B, ) int64 codes in [0, num_codes].
+            size (int): Side of the noise map.
+
+        Returns:
+            Tensor: Noise in (-1, 1), (B, num_noise_tokens, size, size).
+        """
+        tokens = self.noise_token.weight[None].expand(len(codes), -1, -1)
+        fused = self.tiled_texture(size,
+                                   size)[None].expand(len(codes), -1, -1, -1)
+        return self.mix(tokens, fused, codes)
+
+    def mix(self, tokens, fused, codes):
+        """Hypernetworks of the (coded) tokens times the fused feature.
+
+        Args:
+            tokens (Tensor): (B, num_noise_tokens, C) token features.
+            fused (Tensor): (B, C/8, H, W) fused feature.
+            codes (Tensor, optional): (B, ) codes, see :meth:`forward`.
+
+        Returns:
+            Tensor: Noise in (-1, 1), (B, num_noise_tokens, H, W).
+        """
         if self.num_codes:
             if codes is None:
                 codes = tokens.new_ones(tokens.shape[0], dtype=torch.long)

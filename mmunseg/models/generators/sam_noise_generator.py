@@ -48,6 +48,9 @@ class SAMNoiseGenerator(BaseModule):
         num_codes (int): Object codes of the noise head (0: none, the
             paper); see :class:`UnSegNoiseHead`.
         texture_period (int): Texture bank of the noise head (0: none).
+        image_features (bool): The head reads SAM's features (True, the
+            paper) or is a code book of textures (False), see
+            :class:`UnSegNoiseHead`.
         dc_free (bool): The noise carries no per-channel mean within a
             region: whoever applies the budget first removes it with
             :func:`mmunseg.models.budget.remove_dc` (so the generator cannot
@@ -64,6 +67,7 @@ class SAMNoiseGenerator(BaseModule):
                  sam_checkpoint=None,
                  num_codes=0,
                  texture_period=0,
+                 image_features=True,
                  dc_free=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -90,7 +94,8 @@ class SAMNoiseGenerator(BaseModule):
             num_sam_tokens=1 + self.mask_decoder.num_mask_tokens,
             token_slice=token_slice,
             num_codes=num_codes,
-            texture_period=texture_period)
+            texture_period=texture_period,
+            image_features=image_features)
         self.register_buffer('pixel_mean', IMAGENET_MEAN.clone(), False)
         self.register_buffer('pixel_std', IMAGENET_STD.clone(), False)
         self.freeze_sam()
@@ -211,6 +216,10 @@ class SAMNoiseGenerator(BaseModule):
         if images.shape[-2:] != (self.img_size, self.img_size):
             raise ValueError(f'generator input must be {self.img_size}x'
                              f'{self.img_size}, got {tuple(images.shape)}')
+        if not self.noise_head.image_features:
+            if codes is None:
+                codes = images.new_ones(images.shape[0], dtype=torch.long)
+            return self.noise_head.code_book(codes, self.noise_size)
         embedding, vit_feature = self.encode_image(images)
         batch = embedding.shape[0]
         sparse, dense = embed_prompts(self.prompt_encoder, batch, points,
