@@ -78,7 +78,7 @@ def build_parser(description, methods, out):
     parser.add_argument(
         '--victim',
         default=osp.join(REPO, 'configs', 'eval',
-                         'fcn-unet-s5-d16-c16_4xb8-500it_camvid-240x176.py'),
+                         'fcn-unet-s5-d16-c16_1xb8-1200it_camvid-240x176.py'),
         help='victim config trained on each copy')
     parser.add_argument(
         '--methods',
@@ -95,9 +95,14 @@ def build_parser(description, methods, out):
     parser.add_argument(
         '--generator', help='trained generator checkpoint for unseg')
     parser.add_argument(
+        '--prompt',
+        default='union',
+        help='tools/protect.py --prompt of every method (per-class gives '
+        'each class of a semantic dataset its own code)')
+    parser.add_argument(
         '--generator-config',
         default=osp.join(REPO, 'configs', 'unseg',
-                         'unseg_sam_tiny_coco128-objects.py'),
+                         'unseg-codes_sam-tiny_unet-c16_coco128-objects.py'),
         help='trained first when unseg runs without --generator')
     parser.add_argument(
         '--defenses',
@@ -182,7 +187,8 @@ def run(args):
         roots[name] = osp.join(
             args.work_dir, 'protected', data,
             comparison.copy_key(name, options.get(name),
-                                checkpoint if name == 'unseg' else None))
+                                checkpoint if name == 'unseg' else None,
+                                args.prompt))
         protection[name] = comparison.protect_split(
             name,
             args.dataset,
@@ -192,7 +198,8 @@ def run(args):
             checkpoint=checkpoint,
             options=options.get(name),
             batch_size=args.batch_size,
-            device=args.device)
+            device=args.device,
+            prompt=args.prompt)
 
     victim = Config.fromfile(args.victim)
     if args.cfg_options:

@@ -1,32 +1,37 @@
 #!/usr/bin/env bash
-# The embedded demo, CPU-sized (about 10 minutes on 2 cores):
-#   1. train the tiny SAM-shaped UnSeg generator on coco128_objects
-#      (reused when work_dirs/demo/generator already holds it);
-#   2. protect a CamVid subset with it (8/255 on objects, 2/255 elsewhere);
+# The embedded demo, CPU-sized (about 30 minutes on 2 cores):
+#   1. train the protecting CPU recipe (a tiny generator painting one texture
+#      code per class, DC-free, against a UNet surrogate with victim-like
+#      augmentation) on coco128_objects; reused when work_dirs/demo/generator
+#      already holds it;
+#   2. protect a CamVid subset with it zero-shot, one code per class
+#      (8/255 on labelled pixels, 2/255 on void);
 #   3. print the summary and write side-by-side panels.
-# PYTHON picks the interpreter; DEMO_EPOCHS and DEMO_IMAGES size the run.
+# PYTHON picks the interpreter; DEMO_ITERS and DEMO_IMAGES size the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 WORK=${DEMO_WORK_DIR:-work_dirs/demo}
-EPOCHS=${DEMO_EPOCHS:-24}
+ITERS=${DEMO_ITERS:-3000}
 IMAGES=${DEMO_IMAGES:-40}
+CONFIG=configs/unseg/unseg-codebook_gratings_unet-c16_coco128-objects.py
 export PYTHONUNBUFFERED=1
 
-checkpoint="$WORK/generator/epoch_$EPOCHS.pth"
+checkpoint="$WORK/generator/iter_$ITERS.pth"
 if [ -f "$checkpoint" ]; then
   echo "[demo] reusing the generator $checkpoint"
 else
-  echo "[demo] training the tiny generator for $EPOCHS epochs"
-  "$PYTHON" tools/train.py configs/unseg/unseg_sam_tiny_coco128-objects.py \
-    --work-dir "$WORK/generator" \
-    --cfg-options train_cfg.max_epochs="$EPOCHS" train_cfg.val_interval="$EPOCHS" \
-    default_hooks.checkpoint.interval="$EPOCHS"
+  echo "[demo] training the generator for $ITERS iterations ($CONFIG)"
+  "$PYTHON" tools/train.py "$CONFIG" --work-dir "$WORK/generator" \
+    --cfg-options train_cfg.max_iters="$ITERS" train_cfg.val_interval="$ITERS" \
+    default_hooks.checkpoint.interval="$ITERS"
 fi
 
-echo "[demo] protecting $IMAGES CamVid training images"
+echo "[demo] protecting $IMAGES CamVid training images, one code per class"
 "$PYTHON" tools/protect.py configs/_base_/datasets/camvid.py "$checkpoint" \
-  --out-dir "$WORK/camvid_protected" --limit "$IMAGES" --resume --vis 4
+  --out-dir "$WORK/camvid_protected" --prompt per-class --limit "$IMAGES" \
+  --resume --vis 4
 
+echo "[demo] noise panels of the generator: $WORK/generator/noise_panels/"
 echo "[demo] panels (clean | protected | amplified noise | object mask):"
 ls "$WORK"/camvid_protected/vis/*.png

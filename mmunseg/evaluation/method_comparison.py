@@ -89,11 +89,14 @@ def data_key(dataset_config, eps_object, eps_background):
             f'-bg{eps_background * 255:.4g}')
 
 
-def copy_key(method, options=None, checkpoint=None):
-    """``em`` or ``em_1a2b3c4d``: the method, its options and generator."""
+def copy_key(method, options=None, checkpoint=None, prompt='union'):
+    """``em`` or ``em_1a2b3c4d``: the method, its options, generator and
+    prompt mode (other than the paper's union)."""
     keyed = dict(options or {})
     if checkpoint is not None:
         keyed['checkpoint'] = osp.abspath(checkpoint)
+    if prompt != 'union':
+        keyed['prompt'] = prompt
     return method + short_hash(keyed)
 
 
@@ -133,7 +136,8 @@ def protect_split(method,
                   checkpoint=None,
                   options=None,
                   batch_size=8,
-                  device='cpu'):
+                  device='cpu',
+                  prompt='union'):
     """Protect the training split with one method (resumable).
 
     Args:
@@ -146,6 +150,8 @@ def protect_split(method,
         options (dict, optional): ``--method-options``.
         batch_size (int): Images per generation call.
         device (str): ``cpu`` or ``cuda``.
+        prompt (str): ``tools/protect.py --prompt`` mode (``per-class``
+            gives each class of a semantic dataset its own code).
 
     Returns:
         dict: The copy's ``summary.json`` (budget check, PSNR, SSIM and
@@ -158,7 +164,7 @@ def protect_split(method,
         '--out-dir', out_dir, '--method', method, '--resume', '--eps-object',
         format_budget(eps_object), '--eps-background',
         format_budget(eps_background), '--batch-size',
-        str(batch_size), '--device', device
+        str(batch_size), '--device', device, '--prompt', prompt
     ]
     if options:
         command += ['--method-options'

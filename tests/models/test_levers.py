@@ -242,3 +242,42 @@ def test_code_targets():
     assert (everywhere[0] == 3).all() and (everywhere[1] == 1).all()
     # The surrogate's own target stays the truth under label modification.
     assert torch.equal(model.target(masks, codes, truth=True), truth)
+
+
+def test_code_book_paints_one_texture_per_code_in_every_image():
+    torch.manual_seed(0)
+    generator = MODELS.build(
+        dict(
+            type='SAMNoiseGenerator',
+            arch=MICRO_ARCH,
+            img_size=128,
+            num_codes=8,
+            texture_period=8,
+            image_features=False,
+            texture_init='gratings'))
+    images = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        first = generator(images, codes=torch.tensor([3, 3]))
+        codes = generator(
+            images[:1].expand(9, -1, -1, -1), codes=torch.arange(9))
+    # The same code gives the same texture whatever the image.
+    assert torch.equal(first[0], first[1])
+    flat = codes.flatten(1) - codes.flatten(1).mean(1, keepdim=True)
+    corr = (flat @ flat.T) / (
+        flat.norm(dim=1)[:, None] * flat.norm(dim=1)[None])
+    assert (corr - torch.eye(9)).abs().max() < 0.5
+    # Gratings survive grey conversion: the luma of each code is a texture
+    # (weaker for the chromatic sign vectors, whose luma is 17%).
+    luma = (codes *
+            torch.tensor([0.299, 0.587, 0.114])[None, :, None, None]).sum(1)
+    assert (luma.flatten(1).std(1) > 0.1).all()
+    assert not any(
+        name.startswith(('noise_mlp', 'noise_token', 'noise_embedding'))
+        for name, _ in generator.noise_head.named_parameters())
+    with pytest.raises(ValueError, match='code book'):
+        MODELS.build(
+            dict(
+                type='SAMNoiseGenerator',
+                arch=MICRO_ARCH,
+                img_size=128,
+                image_features=False))

@@ -50,10 +50,16 @@ class UnSegNoiseHead(nn.Module):
             do not depend on the image, so one code paints the same texture
             family in every image.
         image_features (bool): Read SAM's features (the paper). False
-            makes the head a learnt code book: each code's noise is its
-            hypernetworks' mix of the texture bank, the same in every image
-            (needs ``num_codes`` and ``texture_period``); the generator then
-            skips SAM altogether.
+            makes the head a learnt code book: each code's noise is its own
+            learnt mix of the texture bank, the same in every image (needs
+            ``num_codes`` and ``texture_period``); the generator then skips
+            SAM altogether.
+        texture_init (str): ``'random'`` (Gaussian texture bank and mixes)
+            or ``'gratings'`` (code book only): channel ``j`` of the bank
+            starts as an oriented sine grating that tiles the period, and
+            code ``c`` as grating ``c mod C`` with its own colour sign
+            vector, the hand-made class code that a victim is known to
+            learn (shared docs, efficacy notes), for training to refine.
     """
 
     def __init__(self,
@@ -64,11 +70,17 @@ class UnSegNoiseHead(nn.Module):
                  token_slice='official',
                  num_codes=0,
                  texture_period=0,
-                 image_features=True):
+                 image_features=True,
+                 texture_init='random'):
         super().__init__()
         if num_codes < 0 or texture_period < 0:
             raise ValueError('num_codes and texture_period must be >= 0, got '
                              f'{num_codes} and {texture_period}')
+        if texture_init not in ('random',
+                                'gratings') or (texture_init == 'gratings'
+                                                and image_features):
+            raise ValueError('texture_init must be "random", or "gratings" '
+                             f'for a code book, got {texture_init!r}')
         if not image_features and not (num_codes and texture_period):
             raise ValueError('a code book head (image_features=False) needs '
                              'num_codes and texture_period')
@@ -79,33 +91,45 @@ class UnSegNoiseHead(nn.Module):
         self.num_noise_tokens = num_noise_tokens
         self.num_sam_tokens = num_sam_tokens
         self.token_slice = token_slice
+        self.image_features = image_features
+        self.num_codes = num_codes
+        self.texture_period = texture_period
+        # Parameter names keep 'noise': the paper's rule for what trains.
+        if texture_period:
+            self.noise_texture = nn.Parameter(
+                torch.randn(feat_dim, texture_period, texture_period))
+        if not image_features:
+            # Each code mixes the texture bank with its own weights, drawn
+            # so that codes start nearly orthogonal and tanh mostly
+            # saturated (std 3 before it): distinct, full-budget patterns.
+            self.noise_code_mix = nn.Parameter(
+                torch.randn(num_codes + 1, num_noise_tokens, feat_dim) * 3 /
+                feat_dim**0.5)
+            if texture_init == 'gratings':
+                self.init_gratings()
+            return
         self.noise_token = nn.Embedding(num_noise_tokens, transformer_dim)
         self.noise_mlp = nn.ModuleList(
             MLP(transformer_dim, transformer_dim, feat_dim, 3)
             for _ in range(num_noise_tokens))
-        self.image_features = image_features
-        if image_features:
-            self.noise_compress_vit_feat = _upsample_branch(
-                vit_dim, transformer_dim, feat_dim)
-            self.noise_embedding_encoder = _upsample_branch(
-                transformer_dim, transformer_dim // 4, feat_dim)
-            self.noise_embedding_maskfeature = nn.Sequential(
-                nn.Conv2d(feat_dim, feat_dim * 2, 3, padding=1),
-                LayerNorm2d(feat_dim * 2), nn.GELU(),
-                nn.Conv2d(feat_dim * 2, feat_dim, 3, padding=1))
-        self.num_codes = num_codes
-        self.texture_period = texture_period
-        # Parameter names keep 'noise': the paper's rule for what trains.
+        self.noise_compress_vit_feat = _upsample_branch(
+            vit_dim, transformer_dim, feat_dim)
+        self.noise_embedding_encoder = _upsample_branch(
+            transformer_dim, transformer_dim // 4, feat_dim)
+        self.noise_embedding_maskfeature = nn.Sequential(
+            nn.Conv2d(feat_dim, feat_dim * 2, 3, padding=1),
+            LayerNorm2d(feat_dim * 2), nn.GELU(),
+            nn.Conv2d(feat_dim * 2, feat_dim, 3, padding=1))
         if num_codes:
             self.noise_code_embedding = nn.Embedding(num_codes + 1,
                                                      transformer_dim)
-        if texture_period:
-            self.noise_texture = nn.Parameter(
-                torch.randn(feat_dim, texture_period, texture_period))
         self.init_weights()
 
     def init_weights(self):
-        """Xavier-uniform on the noise tokens and every (transposed) conv."""
+        """Xavier-uniform on the noise tokens and every (transposed) conv;
+        a code book keeps the draw of its construction."""
+        if not self.image_features:
+            return
         nn.init.xavier_uniform_(self.noise_token.weight)
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -117,6 +141,35 @@ class UnSegNoiseHead(nn.Module):
         if self.token_slice == 'official':
             start -= 1
         return token_outputs[:, start:start + self.num_noise_tokens]
+
+    @torch.no_grad()
+    def init_gratings(self):
+        """Oriented gratings in the bank, one grating and colour per code.
+
+        Grating ``j`` has ``2 + 2 * (j // 4)`` cycles per period along one
+        of four orientations (0, 90, 45, 135 degrees); code ``c`` reads grating
+        ``c mod C`` through a colour sign vector (green, the largest part
+        of luma, always positive so the code survives grey conversion).
+        Codes ``c`` and ``c + C`` share a grating with another colour.
+        """
+        channels, period = self.noise_texture.shape[:2]
+        y, x = torch.meshgrid(
+            torch.arange(period), torch.arange(period), indexing='ij')
+        directions = ((1, 0), (0, 1), (1, 1), (1, -1))
+        for j in range(channels):
+            dx, dy = directions[j % 4]
+            cycles = 2 * (1 + j // 4)
+            phase = 2 * torch.pi * cycles * (dx * x + dy * y) / period
+            self.noise_texture[j] = torch.sin(phase) * 2**0.5
+        # Codes sharing a grating differ in colour: luma-only first, then
+        # the chromatic sign vectors (R and B against G).
+        colours = ((1, 1, 1), (-1, 1, -1), (1, 1, -1), (-1, 1, 1))
+        mix = torch.zeros_like(self.noise_code_mix)
+        for code in range(len(mix)):
+            signs = colours[(code // channels) % len(colours)]
+            for channel in range(mix.shape[1]):
+                mix[code, channel, code % channels] = 3. * signs[channel % 3]
+        self.noise_code_mix.copy_(mix)
 
     def tiled_texture(self, height, width):
         """The texture bank repeated over a (C/8, height, width) map."""
@@ -163,10 +216,16 @@ class UnSegNoiseHead(nn.Module):
         Returns:
             Tensor: Noise in (-1, 1), (B, num_noise_tokens, size, size).
         """
-        tokens = self.noise_token.weight[None].expand(len(codes), -1, -1)
-        fused = self.tiled_texture(size,
-                                   size)[None].expand(len(codes), -1, -1, -1)
-        return self.mix(tokens, fused, codes)
+        self.check_codes(codes)
+        texture = self.tiled_texture(size, size)
+        noise = self.noise_code_mix[codes] @ texture.reshape(
+            texture.shape[0], -1)
+        return torch.tanh(noise).reshape(len(codes), -1, size, size)
+
+    def check_codes(self, codes):
+        if codes.min() < 0 or codes.max() > self.num_codes:
+            raise ValueError(f'codes must be in [0, {self.num_codes}], '
+                             f'got {codes.tolist()}')
 
     def mix(self, tokens, fused, codes):
         """Hypernetworks of the (coded) tokens times the fused feature.
@@ -182,9 +241,7 @@ class UnSegNoiseHead(nn.Module):
         if self.num_codes:
             if codes is None:
                 codes = tokens.new_ones(tokens.shape[0], dtype=torch.long)
-            if codes.min() < 0 or codes.max() > self.num_codes:
-                raise ValueError(f'codes must be in [0, {self.num_codes}], '
-                                 f'got {codes.tolist()}')
+            self.check_codes(codes)
             tokens = tokens + self.noise_code_embedding(codes)[:, None]
         elif codes is not None:
             raise ValueError('codes given to a noise head without codes '

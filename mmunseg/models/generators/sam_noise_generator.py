@@ -51,6 +51,8 @@ class SAMNoiseGenerator(BaseModule):
         image_features (bool): The head reads SAM's features (True, the
             paper) or is a code book of textures (False), see
             :class:`UnSegNoiseHead`.
+        texture_init (str): How a code book starts (``'random'`` or
+            ``'gratings'``), see :class:`UnSegNoiseHead`.
         dc_free (bool): The noise carries no per-channel mean within a
             region: whoever applies the budget first removes it with
             :func:`mmunseg.models.budget.remove_dc` (so the generator cannot
@@ -68,6 +70,7 @@ class SAMNoiseGenerator(BaseModule):
                  num_codes=0,
                  texture_period=0,
                  image_features=True,
+                 texture_init='random',
                  dc_free=False,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
@@ -95,7 +98,8 @@ class SAMNoiseGenerator(BaseModule):
             token_slice=token_slice,
             num_codes=num_codes,
             texture_period=texture_period,
-            image_features=image_features)
+            image_features=image_features,
+            texture_init=texture_init)
         self.register_buffer('pixel_mean', IMAGENET_MEAN.clone(), False)
         self.register_buffer('pixel_std', IMAGENET_STD.clone(), False)
         self.freeze_sam()
