@@ -37,6 +37,7 @@ from mmunseg.defenses import DEFENSE_NAMES
 from mmunseg.evaluation import method_comparison as comparison
 from mmunseg.evaluation.protection_eval import primary_metric
 from mmunseg.protect.image_io import write_bytes_atomic
+from mmunseg.protect.options import BUDGET_RULE, format_budget, parse_budget
 from mmunseg.utils import register_all_modules
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -70,7 +71,8 @@ def named_option(text):
 
 
 def build_parser(description, methods, out):
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(
+        description=description, epilog=f'budgets: {BUDGET_RULE}.')
     parser.add_argument(
         '--dataset',
         default=osp.join(REPO, 'configs', '_base_', 'datasets', 'camvid.py'),
@@ -101,8 +103,9 @@ def build_parser(description, methods, out):
         'each class of a semantic dataset its own code)')
     parser.add_argument(
         '--generator-config',
-        default=osp.join(REPO, 'configs', 'unseg',
-                         'unseg-codes_sam-tiny_unet-c16_coco128-objects.py'),
+        default=osp.join(
+            REPO, 'configs', 'unseg',
+            'unseg-codebook_gratings_unet-c16_coco128-objects.py'),
         help='trained first when unseg runs without --generator')
     parser.add_argument(
         '--defenses',
@@ -128,8 +131,19 @@ def build_parser(description, methods, out):
         help='victim iterations instead of the config\'s (a shorter, '
         'cheaper table; say so when reporting it)')
     parser.add_argument('--metric', help='default: mIoU, else COCO AP')
-    parser.add_argument('--eps-object', type=float, default=8 / 255)
-    parser.add_argument('--eps-background', type=float, default=2 / 255)
+    parser.add_argument(
+        '--eps-object',
+        type=parse_budget,
+        default='8/255',
+        metavar='BUDGET',
+        help='L-inf budget on the objects, as tools/protect.py reads it: '
+        '8 (grey levels) or 8/255, 5.5/255 (fractions of the range)')
+    parser.add_argument(
+        '--eps-background',
+        type=parse_budget,
+        default='2/255',
+        metavar='BUDGET',
+        help='L-inf budget off the objects, written as --eps-object')
     parser.add_argument('--seeds', type=int, default=1)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--batch-size', type=int, default=8)
@@ -230,8 +244,8 @@ def run(args):
     caption = (f'Victim `{osp.relpath(args.victim, REPO)}` '
                f'({iterations} iterations, {args.seeds} seed(s)) on '
                f'`{osp.relpath(args.dataset, REPO)}`; budget object '
-               f'{args.eps_object * 255:.0f}/255, background '
-               f'{args.eps_background * 255:.0f}/255; evaluated on clean '
+               f'{format_budget(args.eps_object)}, background '
+               f'{format_budget(args.eps_background)}; evaluated on clean '
                'validation images.')
     print('\n' + caption + '\n\n' + table + '\n')
     record = dict(

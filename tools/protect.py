@@ -56,7 +56,7 @@ from mmunseg.protect.manifest import (EXIT_FAILED, EXIT_FAILED_AND_OVER_BUDGET,
                                       EXIT_OVER_BUDGET, exit_status)
 from mmunseg.protect.memory import available_memory, format_size
 from mmunseg.protect.options import (BUDGET_RULE, format_budget, int_in,
-                                     parse_budget, parse_size)
+                                     parse_budget, parse_device, parse_size)
 from mmunseg.protect.protector import previous_records
 from mmunseg.protect.settings import (OutDirError, check_out_dir, file_sha256,
                                       write_settings)
@@ -91,8 +91,12 @@ line usage errors; {EXIT_FAILED} when it finished but some images failed
 when some images exceed their budget (lossy --format jpg);
 {EXIT_FAILED_AND_OVER_BUDGET} for both."""
 
+#: The splits a dataset config may have, as ``{split}_dataloader``.
+SPLITS = ('train', 'val', 'test')
 
-def parse_args(argv=None):
+
+def build_parser():
+    """The command line; every value is checked as it is parsed."""
     parser = argparse.ArgumentParser(
         description='Protect a dataset with unlearnable noise',
         epilog=EPILOG,
@@ -107,8 +111,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--splits',
         nargs='+',
+        choices=SPLITS,
         default=['train'],
-        help='dataloaders to protect: train, val, test')
+        help='dataloaders to protect: train, val, test (the config must '
+        'have them)')
     parser.add_argument(
         '--method',
         choices=sorted(METHOD_ALIASES) + sorted(NOISE_METHODS.module_dict),
@@ -182,8 +188,9 @@ def parse_args(argv=None):
         help='generator calls per forward pass (does not change the output)')
     parser.add_argument(
         '--device',
+        type=parse_device,
         default='cuda' if torch.cuda.is_available() else 'cpu',
-        help='cpu or cuda')
+        help='cpu, cuda or cuda:N (default: cuda where there is one)')
     parser.add_argument(
         '--no-antialias',
         action='store_true',
@@ -228,7 +235,19 @@ def parse_args(argv=None):
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args(argv)
+    return parser
+
+
+def check_splits(parser, cfg, splits):
+    """Stop with a usage error (status 2) if the config lacks one of the
+    ``--splits``."""
+    present = [
+        name for name in SPLITS if cfg.get(f'{name}_dataloader') is not None
+    ]
+    missing = [name for name in splits if name not in present]
+    if missing:
+        parser.error(f'argument --splits: the config has no '
+                     f'{missing[0]}_dataloader (splits present: {present})')
 
 
 def init_distributed(launcher):
@@ -279,7 +298,7 @@ def build_method(args, defaults):
                     args.generator_config).model.generator.to_dict())
         options.setdefault('antialias', not args.no_antialias)
         return UnSegGenerator(args.checkpoint, **options), name, options
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RuntimeError) as error:
         raise SystemExit(f'protect.py: --method {args.method} with options '
                          f'{options}: {error}')
 
@@ -337,7 +356,8 @@ def automatic_objects(method):
 
 def main(argv=None):
     """Protect the dataset; returns the exit status (see ``--help``)."""
-    args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     register_all_modules(init_default_scope_to_mmunseg=False)
     rank, world_size = init_distributed(args.launcher)
     eps_object, eps_background = BUDGETS[args.budget]
@@ -352,6 +372,7 @@ def main(argv=None):
                       'PNG unless you must.')
 
     cfg = Config.fromfile(args.config)
+    check_splits(parser, cfg, args.splits)
     splits = [s for name in args.splits for s in load_split(cfg, name)]
     if args.limit is not None:
         for split in splits:

@@ -8,6 +8,8 @@ import argparse
 import re
 from fractions import Fraction
 
+import torch
+
 _NUMBER = r'(?:\d+(?:\.\d*)?|\.\d+)'
 _WHOLE = re.compile(r'\d+')
 _FRACTION = re.compile(rf'({_NUMBER})/({_NUMBER})')
@@ -91,6 +93,36 @@ def int_in(low, high=None):
         return value
 
     return parse
+
+
+def parse_device(text):
+    """A device of this machine that the methods run on: ``cpu``, ``cuda``
+    or ``cuda:N``.
+
+    Returns:
+        str: The text, checked.
+
+    Raises:
+        argparse.ArgumentTypeError: The text names no device, another kind
+            of device, or a GPU this machine does not have.
+    """
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ('cpu', 'cuda'):
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a device: use cpu, cuda or cuda:N')
+    if device.type == 'cuda':
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise argparse.ArgumentTypeError(
+                f'{text!r}: CUDA is not available on this machine')
+        if device.index is not None and device.index >= count:
+            raise argparse.ArgumentTypeError(
+                f'{text!r}: this machine has {count} GPU(s), cuda:0 to '
+                f'cuda:{count - 1}')
+    return text
 
 
 _SIZE = re.compile(r'(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?', re.IGNORECASE)

@@ -20,10 +20,15 @@ from .methods import Prompt
 from .objects import PROMPT_MODES, class_id, class_map, union
 from .quality import check_budget, psnr, quantize_within_budget, ssim
 
+#: Errors of running out of memory on one image (host or GPU): the
+#: memory estimate (``max_memory``) was too low for it.
+OUT_OF_MEMORY = (MemoryError, torch.cuda.OutOfMemoryError)
+
 #: The ``reason`` of a failed record by the error's type, first match: what
 #: the summary counts failures by.
 FAILURE_REASONS = (
     (ImageTooLarge, 'too_large'),
+    (OUT_OF_MEMORY, 'out_of_memory'),
     (ImageReadError, 'unreadable_image'),
     (FileNotFoundError, 'missing_file'),
     (OSError, 'unreadable_file'),
@@ -131,7 +136,9 @@ class Protector:
             (:meth:`memory_needed`, from their headers). An image needing
             more becomes a ``failed`` record (reason ``too_large``) without
             being read; batches are cut short to stay under it. None: no
-            limit.
+            limit. An image that runs out of memory all the same (host or
+            GPU) becomes a ``failed`` record (reason ``out_of_memory``) and
+            the job goes on.
     """
 
     def __init__(self,
@@ -298,7 +305,12 @@ class Protector:
         kind as ``reason`` (:data:`FAILURE_REASONS`), for the summary."""
         reasons = [r for kind, r in FAILURE_REASONS if isinstance(error, kind)]
         reason = reasons[0] if reasons else 'error'
-        return self._record(item, 'failed', error=str(error), reason=reason)
+        message = str(error)
+        if isinstance(error, OUT_OF_MEMORY):
+            message = (f'{item.img_path}: ran out of memory while protecting '
+                       f'it ({type(error).__name__}: {message or "no detail"}'
+                       '); the memory estimate was too low for this image')
+        return self._record(item, 'failed', error=message, reason=reason)
 
     def _load(self, item):
         """Image, object masks and their union; raises on bad input."""
@@ -316,11 +328,14 @@ class Protector:
         return image, objects, union(objects.values(), image.shape[:2])
 
     def _protect_batch(self, items):
+        """Records of ``items``, in order. An image that cannot be read or
+        runs out of memory at any stage gets its ``failed`` record; the
+        others are protected as if it were not there."""
         calls, loaded, records = [], {}, {}
         for index, item in enumerate(items):
             try:
                 image, objects, object_mask = self._load(item)
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError) + OUT_OF_MEMORY as error:
                 records[index] = self._failure(item, error)
                 continue
             if not object_mask.any():
@@ -336,23 +351,68 @@ class Protector:
                                               object_mask, key):
                 calls.append((index, region, prompt))
         noises = {}
+
+        def fail(index, error):
+            # Out of memory: a failed record, and the image's arrays freed.
+            records[index] = self._failure(items[index], error)
+            loaded.pop(index)
+            noises.pop(index, None)
+
         started = time.perf_counter()
         per_call = self.batch_size if self.method.batched else 1
         for start in range(0, len(calls), per_call):
-            chunk = calls[start:start + per_call]
-            outputs = self.method.generate(
-                [loaded[index][0] for index, _, _ in chunk],
-                [prompt for _, _, prompt in chunk])
-            for (index, region, _), noise in zip(chunk, outputs):
-                if region is None:
-                    noises[index] = noise.copy()
-                else:
-                    noises[index][region] = noise[region]
+            chunk = [
+                call for call in calls[start:start + per_call]
+                if call[0] in loaded
+            ]
+            if not chunk:
+                continue
+            try:
+                self._generate(chunk, loaded, noises)
+            except OUT_OF_MEMORY as error:
+                by_image = {}
+                for call in chunk:
+                    by_image.setdefault(call[0], []).append(call)
+                if len(by_image) == 1:
+                    fail(chunk[0][0], error)
+                    continue
+                # An image's noise does not depend on the others of its
+                # call: each alone gives the same bytes, or fails alone.
+                for index, image_calls in by_image.items():
+                    try:
+                        self._generate(image_calls, loaded, noises)
+                    except OUT_OF_MEMORY as error:
+                        fail(index, error)
         seconds = (time.perf_counter() - started) / max(len(loaded), 1)
         for index, (image, object_mask) in loaded.items():
-            records[index] = self._finish(items[index], image, object_mask,
-                                          noises[index], seconds)
+            try:
+                records[index] = self._finish(items[index], image, object_mask,
+                                              noises[index], seconds)
+            except OUT_OF_MEMORY as error:
+                self._remove_outputs(items[index])
+                records[index] = self._failure(items[index], error)
         return [records[index] for index in sorted(records)]
+
+    def _generate(self, calls, loaded, noises):
+        """Run the method on ``calls`` (index, region, prompt) of the
+        ``loaded`` images; their noise goes into ``noises`` by index (a
+        per-object call's only inside its region)."""
+        outputs = self.method.generate(
+            [loaded[index][0] for index, _, _ in calls],
+            [prompt for _, _, prompt in calls])
+        for (index, region, _), noise in zip(calls, outputs):
+            if region is None:
+                noises[index] = noise.copy()
+            else:
+                noises[index][region] = noise[region]
+
+    def _remove_outputs(self, item):
+        """Delete what :meth:`_finish` may have written of a failed item:
+        a failed record never leaves a file behind."""
+        for path in (self.output_file(item),
+                     noise_path(item.img_path, item.root, self.out_dir)):
+            if osp.isfile(path):
+                os.remove(path)
 
     def _finish(self, item, image, object_mask, noise, seconds):
         """Budget, quantise, verify, write; the item's record."""

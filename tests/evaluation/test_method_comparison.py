@@ -106,6 +106,26 @@ def test_method_options_are_parsed_and_shown_in_the_label():
             ['--method-options', 'rounds=2'])
 
 
+def test_methods_table_budgets_follow_the_rule_of_protect(capsys):
+    methods_table = import_methods_table()
+    parser = methods_table.build_parser('test', (), 'x.json')
+    args = parser.parse_args([])
+    assert (args.eps_object, args.eps_background) == (8 / 255, 2 / 255)
+    args = parser.parse_args(
+        ['--eps-object', '8', '--eps-background', '5.5/255'])
+    assert args.eps_object == 8 / 255
+    assert args.eps_background == pytest.approx(5.5 / 255, abs=1e-15)
+    # A bare decimal could be either: refused, as by tools/protect.py.
+    for value in ('0.03', '1.0'):
+        with pytest.raises(SystemExit):
+            parser.parse_args(['--eps-object', value])
+        assert 'is ambiguous' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--help'])
+    assert 'a whole number N is N grey levels' in ' '.join(
+        capsys.readouterr().out.split())
+
+
 def test_methods_table_end_to_end_on_a_camvid_subset(camvid_subset, tmp_path):
     """Protect (through tools/protect.py), train the victim two iterations
     on clean, the copy and the defended copy, tabulate, resume."""

@@ -1,9 +1,12 @@
 """Images are sized from their headers before they are read: one that
-cannot fit in memory is a failed record, batches stay under the limit
-(issue 11, item 5)."""
+cannot fit in memory is a failed record, batches stay under the limit, and
+one that runs out of memory all the same fails alone (issue 11, item 5)."""
+import os.path as osp
+
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from mmunseg.protect import UniformNoise, load_manifest
 from mmunseg.protect import protector as protector_module
@@ -77,6 +80,72 @@ def test_an_image_over_the_limit_fails_unread_and_the_rest_go_on(
     assert 'big.jpg' in failed['error'] and '1600x1200' in failed['error']
     assert str(big) not in read
     assert sum(r['status'] == 'protected' for r in records.values()) == 2
+
+
+class OutOfMemoryOn(UniformNoise):
+    """Uniform noise that runs out of memory on any call with an image
+    whose key holds ``name``."""
+
+    def __init__(self, name, error):
+        super().__init__()
+        self.name = name
+        self.error = error
+
+    def generate(self, images, prompts):
+        if any(self.name in prompt.key for prompt in prompts):
+            raise self.error
+        return super().generate(images, prompts)
+
+
+@pytest.mark.parametrize('stage,error', [
+    ('load', MemoryError()),
+    ('noise', MemoryError()),
+    ('noise', torch.cuda.OutOfMemoryError('CUDA out of memory')),
+    ('write', MemoryError()),
+])
+def test_an_image_that_runs_out_of_memory_fails_alone_and_the_job_goes_on(
+        camvid, tmp_path, monkeypatch, stage, error):
+    """The estimate was too low for one image: wherever it runs out of
+    memory, that image gets a failed record and no file; the others of its
+    batch are protected, the same bytes as without it."""
+    src, names = camvid
+    names = names[:4]
+    victim = names[1]
+    clean, _ = run(UniformNoise(), src, names, tmp_path / 'clean')
+    method = UniformNoise()
+    if stage == 'load':
+
+        def reading(path, *args):
+            if victim in str(path):
+                raise error
+            return read_image(path, *args)
+
+        monkeypatch.setattr(protector_module, 'read_image', reading)
+    elif stage == 'noise':
+        method = OutOfMemoryOn(victim, error)
+    else:
+        save = protector_module.save_perturbation
+
+        # After the image is written: it must not stay behind.
+        def saving(path, delta):
+            if victim in path:
+                raise error
+            save(path, delta)
+
+        monkeypatch.setattr(protector_module, 'save_perturbation', saving)
+    protector, records = run(
+        method, src, names, tmp_path / 'out', batch_size=4, save_noise=True)
+    (failed, ) = [r for r in records.values() if r['status'] == 'failed']
+    assert failed['reason'] == 'out_of_memory'
+    assert victim in failed['error'] and 'out of memory' in failed['error']
+    assert sum(r['status'] == 'protected' for r in records.values()) == 3
+    for item in items_of(src, names):
+        path = protector.output_file(item)
+        if victim in path:
+            assert not osp.exists(path)
+            continue
+        with open(path, 'rb') as f, open(clean.output_file(item), 'rb') as g:
+            assert f.read() == g.read()
 
 
 def test_the_estimate_covers_the_protector_and_the_method():

@@ -197,7 +197,7 @@ def test_ambiguous_or_impossible_budgets_are_refused(text, message):
 
 def test_every_budget_option_is_explained_in_help(capsys):
     with pytest.raises(SystemExit):
-        TOOL.parse_args(['--help'])
+        TOOL.build_parser().parse_args(['--help'])
     text = ' '.join(capsys.readouterr().out.split())
     for option in ('--budget', '--eps-object', '--eps-background'):
         assert option in text
@@ -224,16 +224,22 @@ def test_a_whole_number_budget_is_grey_levels(dataset, tmp_path):
                           ('--vis', '-2', '-2 is not >= 0'),
                           ('--jpeg-quality', '500', '500 is not in [0, 100]'),
                           ('--seed', '-1', '-1 is not >= 0'),
-                          ('--max-memory', 'lots', 'not a memory size')])
+                          ('--max-memory', 'lots', 'not a memory size'),
+                          ('--device', 'bogus', "'bogus' is not a device"),
+                          ('--splits', 'bogus', "invalid choice: 'bogus'"),
+                          ('--splits', 'test', 'has no test_dataloader')])
 def test_arguments_are_checked_before_anything_runs(tmp_path, capsys, option,
                                                     value, message):
+    # CamVid without a test split.
+    config = tmp_path / 'camvid.py'
+    config.write_text(f'_base_ = [{CAMVID_CFG!r}]\ntest_dataloader = None\n')
     out = tmp_path / 'out'
     with pytest.raises(SystemExit) as error:
-        protect(CAMVID_CFG, '--method', 'uniform', '--out-dir', out, option,
-                value)
+        protect(config, '--method', 'uniform', '--out-dir', out, option, value)
     assert error.value.code == 2
-    err = capsys.readouterr().err
-    assert option in err and message in err
+    # The last line (after argparse's usage) names the option and problem.
+    error_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert option in error_line and message in error_line
     assert not out.exists()
 
 

@@ -160,6 +160,8 @@ def test_bad_method_options_and_prompts_are_refused(tmp_path, checkpoint,
         (['--method', 'synper', '--prompt', 'per-class'], '--prompt union'),
         # The options reach the generator's constructor.
         ([checkpoint, '--method-options', 'precision=fp64'], 'fp64'),
+        # A device torch cannot parse is a one-line error, not a traceback.
+        ([checkpoint, '--method-options', 'device=bogus'], 'bogus'),
     ]
     for args, message in cases:
         monkeypatch.setattr(sys, 'argv', ['protect.py', CAMVID_CFG] + args +
