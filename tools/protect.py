@@ -6,7 +6,7 @@
         [--splits train] [--prompt union] [--budget paper|medical|train]
         [--eps-object 8/255] [--eps-background 2/255] [--format png|jpg]
         [--batch-size 4] [--device cpu|cuda] [--resume] [--vis N]
-        [--max-memory 8G]
+        [--max-memory 8G] [--workers N]
 
 DATASET_CONFIG is an MMSeg or MMDet dataset config. The copy mirrors the
 dataset's folders under DIR (images as lossless PNG by default), with the
@@ -26,6 +26,10 @@ and output.
 for EM; the command line's ``--seed``, ``--device``, budgets and the
 dataset's number of classes fill the constructor arguments of those names
 that the options leave unset.
+
+``--workers`` processes decode, quantise, verify, encode and write the
+images while the method makes the noise of the next batch in the main
+process; their number does not change the output.
 
 The first run records its settings in DIR/protect_settings.json. A non-empty
 DIR is only written into with ``--resume``, and only with the settings it
@@ -222,6 +226,14 @@ def build_parser():
         '(default: the available memory at start, shared by the processes '
         'of a node); an image that needs more is recorded as failed')
     parser.add_argument(
+        '--workers',
+        type=int_in(0),
+        metavar='N',
+        help='worker processes that decode, verify and write the images '
+        'beside the method, >= 0; 0 does everything in the main process '
+        '(default: the CPU cores shared by the processes of a node, at '
+        'most 4); does not change the output')
+    parser.add_argument(
         '--save-noise',
         action='store_true',
         help='also keep each perturbation under DIR/noise for the '
@@ -308,9 +320,9 @@ def copy_settings(args, name, options, eps_object, eps_background,
     """What makes the copy's bytes: recorded by the first run, compared by
     every resumed one. The method's options include its defaults (an option
     given explicitly at its default value is the same setting). The batch
-    size, process count and memory limit are not settings (they do not
-    change the output); the device's type is, for methods that run a
-    network on it."""
+    size, process count, worker count and memory limit are not settings
+    (they do not change the output); the device's type is, for methods
+    that run a network on it."""
     parameters = inspect.signature(NOISE_METHODS.get(name)).parameters
     options = dict(
         {
@@ -434,7 +446,8 @@ def main(argv=None):
         if args.prompt == 'everything' else None,
         resume=args.resume,
         save_noise=args.save_noise,
-        max_memory=max_memory)
+        max_memory=max_memory,
+        workers=args.workers)
     outputs = [protector.output_file(item) for item in items]
     if len(set(outputs)) != len(outputs):
         raise SystemExit('protect.py: two source images map to the same '
@@ -453,7 +466,8 @@ def main(argv=None):
         print(f'protecting {len(items)} images of {args.splits} with '
               f'{args.method} ({args.prompt} prompt), eps object '
               f'{format_budget(eps_object)}, background '
-              f'{format_budget(eps_background)}, {limit} -> {out_dir}')
+              f'{format_budget(eps_background)}, {limit}, '
+              f'{protector.workers} workers -> {out_dir}')
     protector.run(
         shard(items, rank, world_size),
         manifest_shard_path(out_dir, rank),

@@ -32,6 +32,9 @@ class Recording(UniformNoise):
 
 
 def run(method, src, names, out, **kwargs):
+    # In this process: the tests patch the stages' module, which worker
+    # processes do not see.
+    kwargs.setdefault('workers', 0)
     protector = protector_module.Protector(method, str(out), EPS_OBJECT,
                                            EPS_BACKGROUND, **kwargs)
     protector.run(

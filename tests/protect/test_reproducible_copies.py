@@ -165,7 +165,9 @@ def copy_bytes(out_dir):
     return files
 
 
-def protector(method, out_dir, prompt, batch_size, resume=False):
+def protector(method, out_dir, prompt, batch_size, resume=False, workers=0):
+    """A protector of the copies compared here; in this process by default,
+    where the kill switches patch its module."""
     return Protector(
         method,
         str(out_dir),
@@ -174,7 +176,8 @@ def protector(method, out_dir, prompt, batch_size, resume=False):
         prompt_mode=prompt,
         batch_size=batch_size,
         resume=resume,
-        save_noise=True)
+        save_noise=True,
+        workers=workers)
 
 
 def statuses(records):
