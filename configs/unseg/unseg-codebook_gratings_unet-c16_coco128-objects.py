@@ -3,7 +3,7 @@
 # as oriented gratings with a colour sign vector per code, and refined by
 # the bilevel min-min game against a UNet surrogate trained from scratch on
 # coco128_objects, at the protection budget, with victim-like augmentation
-# and DC-free noise. About 20 minutes on 2 cores. Applied zero-shot with
+# and DC-free noise. About 26 minutes on 2 cores. Applied zero-shot with
 # class codes (tools/protect.py --prompt per-class) to semantic datasets,
 # mask-only (--prompt union) to binary ones.
 _base_ = [

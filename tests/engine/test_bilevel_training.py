@@ -67,27 +67,38 @@ def test_save_and_resume_restores_both_players(tmp_path):
     assert 'bilevel: epoch 3 trains the generator' in log
 
 
+def run_dist_train(cfg_path, work_dir):
+    env = dict(
+        os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', PORT='29517')
+    return subprocess.run([
+        'bash',
+        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), cfg_path, '2',
+        '--work-dir', work_dir
+    ],
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+
+
 @pytest.mark.slow
 def test_two_process_distributed_training(tmp_path):
     cfg_path = write_micro_train_config(
         tmp_path / 'micro.py', max_epochs=2, num_images=8)
-    env = dict(
-        os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1', PORT='29517')
-    result = subprocess.run([
-        'bash',
-        osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), cfg_path, '2',
-        '--work-dir',
-        str(tmp_path / 'dist')
-    ],
-                            env=env,
-                            capture_output=True,
-                            text=True,
-                            timeout=600)
+    work_dir = tmp_path / 'dist'
+    result = run_dist_train(cfg_path, str(work_dir))
     output = result.stdout + result.stderr
+    if result.returncode != 0 and 'SIGABRT' in output:
+        # Gloo on the CPU aborted a rank in C++ ("terminate called without
+        # an active exception") in one of five runs seen on 2 cores;
+        # a second abort in a row fails the test.
+        work_dir = tmp_path / 'dist_again'
+        result = run_dist_train(cfg_path, str(work_dir))
+        output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "'world_size': 2" in output or 'world_size: 2' in output or \
         'Distributed launcher: pytorch' in output
-    checkpoint = load_checkpoint_file(str(tmp_path / 'dist' / 'epoch_2.pth'))
+    checkpoint = load_checkpoint_file(str(work_dir / 'epoch_2.pth'))
     # 8 images over 2 ranks with batch 2: 2 iterations per epoch.
     assert checkpoint['meta']['iter'] == 4
     assert torch.is_tensor(
