@@ -13,7 +13,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmunseg.registry import HOOKS
-from ..models.budget import scale_noise
+from ..models.budget import Budget
 from ..models.unseg import unwrap
 from ..protect.image_io import write_image_atomic
 
@@ -108,8 +108,10 @@ class NoiseDiagnosticsHook(Hook):
     :class:`NoiseCastError` (training is pointless from there).
 
     Args:
-        budget (dict): ``object`` and ``background`` budgets of protection
-            in [0, 1] units (the paper: 8/255 and 2/255).
+        budget (Budget | dict | str): Budgets of protection, a
+            :class:`~mmunseg.models.budget.Budget`, ``dict(object=...,
+            background=...)`` in [0, 1] units or a preset name (the paper:
+            ``'paper'``, 8/255 and 2/255).
         num_images (int): Validation images the statistics use.
         cast_check (str, optional): None, ``'warn'`` or ``'stop'``.
         cast_fraction (float): Share of cast object channels that counts as
@@ -119,18 +121,16 @@ class NoiseDiagnosticsHook(Hook):
     priority = 'ABOVE_NORMAL'  # before the logger prints the val metrics
 
     def __init__(self,
-                 budget=dict(object=8 / 255, background=2 / 255),
+                 budget='paper',
                  num_images=8,
                  cast_check='warn',
                  cast_fraction=0.5):
         if cast_check not in CAST_CHECKS:
             raise ValueError(f'cast_check must be one of {CAST_CHECKS}, got '
                              f'{cast_check!r}')
-        if set(budget) != set(REGIONS):
-            raise ValueError(f'budget must have keys {REGIONS}, got {budget}')
         if num_images < 1:
             raise ValueError(f'num_images must be >= 1, got {num_images}')
-        self.budget = dict(budget)
+        self.budget = Budget.of(budget)
         self.num_images = num_images
         self.cast_check = cast_check
         self.cast_fraction = cast_fraction
@@ -157,9 +157,8 @@ class NoiseDiagnosticsHook(Hook):
         unit = torch.nn.functional.interpolate(
             noise, images.shape[-2:], mode='bilinear', align_corners=False)
         object_mask = masks.round()
-        delta = scale_noise(unit, object_mask, self.budget['object'],
-                            self.budget['background'],
-                            getattr(generator, 'dc_free', False))
+        delta = self.budget.scale(unit, object_mask,
+                                  getattr(generator, 'dc_free', False))
         return images, unit, delta, object_mask
 
     def after_val_epoch(self, runner, metrics=None):
@@ -180,7 +179,7 @@ class NoiseDiagnosticsHook(Hook):
         if is_main_process():
             write_image_atomic(
                 osp.join(runner.work_dir, 'noise_panels', f'{step}.png'),
-                noise_panel(images, delta, mask, max(self.budget.values())))
+                noise_panel(images, delta, mask, self.budget.largest))
         self.check_cast(stats)
 
     def check_cast(self, stats):

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel, is_model_wrapper
 
 from mmunseg.registry import MODELS
-from .budget import add_noise
+from .budget import Budget
 from .losses import PointSampledMaskLoss
 from .prompts import PromptSampler, map_prompts
 
@@ -71,11 +71,12 @@ class UnSeg(BaseModel):
         surrogate (dict): Config of the surrogate.
         loss (dict): Config of the loss, shared by both players (a mask loss,
             or a class loss such as ``PixelCrossEntropyLoss`` with codes).
-        train_budget (dict): ``object`` and ``background`` L-inf budgets in
-            [0, 1] units used in training (paper: 1/255 and 0.25/255; they
-            are scaled up at protection time, epsilon generalisation).
-        val_budget (dict, optional): Budgets of validation; defaults to
-            ``train_budget``.
+        train_budget (Budget | dict | str): L-inf budgets of training, a
+            :class:`Budget`, ``dict(object=..., background=...)`` in [0, 1]
+            units or a preset name (paper: ``'train'``, 1/255 and 0.25/255;
+            they are scaled up at protection time, epsilon generalisation).
+        val_budget (Budget | dict | str, optional): Budgets of validation;
+            defaults to ``train_budget``.
         label_modification (bool): The generator's target is the object
             everywhere (paper: an all-ones mask; with codes, the object's
             code everywhere) rather than the true mask (code map).
@@ -109,8 +110,8 @@ class UnSeg(BaseModel):
         self.generator = MODELS.build(generator)
         self.surrogate = MODELS.build(surrogate)
         self.loss = MODELS.build(loss)
-        self.train_budget = self._check_budget(train_budget)
-        self.val_budget = self._check_budget(val_budget or train_budget)
+        self.train_budget = Budget.of(train_budget)
+        self.val_budget = Budget.of(val_budget or train_budget)
         self.label_modification = label_modification
         self.augmentation = MODELS.build(
             augmentation) if augmentation else None
@@ -124,15 +125,6 @@ class UnSeg(BaseModel):
                              'surrogate with 1 + num_codes outputs, not a '
                              'binary mask loss')
         self.phase = 'surrogate'
-
-    @staticmethod
-    def _check_budget(budget):
-        budget = dict(budget)
-        if set(budget) != {'object', 'background'
-                           } or not all(0 <= v <= 1 for v in budget.values()):
-            raise ValueError('a budget is dict(object=eps, background=eps) '
-                             f'with eps in [0, 1], got {budget}')
-        return budget
 
     def set_phase(self, phase):
         """Select the player that the next ``train_step`` optimises."""
@@ -193,9 +185,8 @@ class UnSeg(BaseModel):
 
     def perturb(self, images, noise, gt_masks, budget):
         """Add the budgeted noise; the object is where the mask is > 0.5."""
-        return add_noise(images, noise, gt_masks.round(), budget['object'],
-                         budget['background'],
-                         getattr(unwrap(self.generator), 'dc_free', False))
+        return budget.add(images, noise, gt_masks.round(),
+                          getattr(unwrap(self.generator), 'dc_free', False))
 
     def target(self, masks, codes, truth):
         """What the surrogate is trained towards, (B, 1, s, s).
