@@ -1,11 +1,10 @@
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from mmunseg.registry import MODELS
-from mmunseg.utils import extract_state_dict, load_checkpoint_file
 from ..sam.builder import (build_image_encoder, build_prompt_encoder,
                            build_two_way_transformer, resolve_arch)
 from ..sam.encoder import IMAGENET_MEAN, IMAGENET_STD, embed_prompts, normalize
+from ..weights import load_parts, read_state_dict
 from .scratch_mask_decoder import ScratchMaskDecoder
 
 
@@ -51,31 +50,20 @@ class SAMSurrogate(BaseModule):
         if self.encoder_checkpoint is not None:
             self.load_encoder(self.encoder_checkpoint)
 
-    def load_encoder(self, path):
-        """Load image-encoder weights; shape mismatches are errors."""
-        state = extract_state_dict(load_checkpoint_file(path), path)
+    def load_encoder(self, path: str) -> None:
+        """Load image-encoder weights, under ``image_encoder.`` or bare.
+
+        Tensors the file lacks keep their initialisation (reported); shape
+        mismatches are errors.
+        """
+        state = read_state_dict(path)
         prefix = 'image_encoder.'
-        if any(key.startswith(prefix) for key in state):
-            state = {
-                key[len(prefix):]: value
-                for key, value in state.items() if key.startswith(prefix)
-            }
-        own = self.image_encoder.state_dict()
-        mismatched = [
-            f'{key}: {tuple(value.shape)} vs {tuple(own[key].shape)}'
-            for key, value in state.items()
-            if key in own and value.shape != own[key].shape
-        ]
-        if mismatched:
-            raise ValueError(f'encoder checkpoint {path} does not fit the '
-                             f'surrogate: {mismatched[:5]}')
-        result = self.image_encoder.load_state_dict(state, strict=False)
-        print_log(
-            f'surrogate encoder from {path}: '
-            f'{len(result.missing_keys)} keys missing (kept at init, e.g. '
-            f'{result.missing_keys[:3]}), {len(result.unexpected_keys)} '
-            f'unexpected (ignored, e.g. {result.unexpected_keys[:3]})',
-            logger='current')
+        if not any(key.startswith(prefix) for key in state):
+            prefix = ''
+        load_parts({prefix: self.image_encoder},
+                   state,
+                   path,
+                   allow_missing=True)
 
     def forward(self, images, points=None, boxes=None, masks=None):
         """Segment the prompted object.
