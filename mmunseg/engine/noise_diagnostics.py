@@ -6,15 +6,18 @@ curves. These statistics, at the protection budget and in grey levels, make
 it visible while training: a cast has a spatial std well below its |mean|.
 """
 import os.path as osp
+from typing import Dict, Tuple
 
+import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from torch import Tensor
 
 from mmunseg.registry import HOOKS
 from ..models.budget import Budget
-from ..models.unseg import unwrap
+from ..models.unseg import UnSeg, unwrap
 from ..protect.image_io import write_image_atomic
 
 CHANNELS = ('R', 'G', 'B')
@@ -26,7 +29,8 @@ class NoiseCastError(RuntimeError):
     """The generator's noise is a constant colour cast."""
 
 
-def noise_statistics(unit_noise, delta, object_mask):
+def noise_statistics(unit_noise: Tensor, delta: Tensor,
+                     object_mask: Tensor) -> Dict[str, float]:
     """Per-region statistics of a batch of perturbations, in grey levels.
 
     Args:
@@ -71,7 +75,8 @@ def noise_statistics(unit_noise, delta, object_mask):
     return stats
 
 
-def noise_panel(images, delta, object_mask, eps):
+def noise_panel(images: Tensor, delta: Tensor, object_mask: Tensor,
+                eps: float) -> np.ndarray:
     """Rows of clean | perturbed | noise amplified to full range | mask.
 
     Args:
@@ -146,20 +151,21 @@ class NoiseDiagnosticsHook(Hook):
             self._seen += len(data_batch['inputs'])
 
     @torch.no_grad()
-    def measure(self, model, data_batch):
-        """Noise, perturbation and mask of one batch at the budget."""
-        data = model.data_preprocessor(data_batch, False)
-        images, masks = data['inputs'], data['gt_masks']
-        generator = unwrap(model.generator)
-        codes = model.draw_codes(data['data_samples'], images.device, False)
-        prompts = model.val_prompt(masks, generator.noise_size, types={'mask'})
-        noise = model.generate(generator, images, prompts, masks, codes)
+    def measure(self, model: UnSeg,
+                data_batch: dict) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Images, unit noise resized to them, perturbation at the budget
+        and binary object mask of one batch, each (B, C, H, W)."""
+        batch = model.prepare(data_batch, False, model.val_prompt, {'mask'})
         unit = torch.nn.functional.interpolate(
-            noise, images.shape[-2:], mode='bilinear', align_corners=False)
-        object_mask = masks.round()
-        delta = self.budget.scale(unit, object_mask,
-                                  getattr(generator, 'dc_free', False))
-        return images, unit, delta, object_mask
+            model.noise(batch),
+            batch.images.shape[-2:],
+            mode='bilinear',
+            align_corners=False)
+        object_mask = batch.gt_masks.round()
+        delta = self.budget.scale(
+            unit, object_mask,
+            getattr(unwrap(model.generator), 'dc_free', False))
+        return batch.images, unit, delta, object_mask
 
     def after_val_epoch(self, runner, metrics=None):
         if not self._batches:
