@@ -6,13 +6,14 @@ curves. These statistics, at the protection budget and in grey levels, make
 it visible while training: a cast has a spatial std well below its |mean|.
 """
 import os.path as osp
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.runner import Runner
 from torch import Tensor
 
 from mmunseg.registry import HOOKS
@@ -142,10 +143,14 @@ class NoiseDiagnosticsHook(Hook):
         self._batches = []
         self._seen = 0
 
-    def before_val_epoch(self, runner):
+    def before_val_epoch(self, runner: Runner) -> None:
         self._batches, self._seen = [], 0
 
-    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_val_iter(self,
+                       runner: Runner,
+                       batch_idx: int,
+                       data_batch: Optional[dict] = None,
+                       outputs: Optional[list] = None) -> None:
         if self._seen < self.num_images and data_batch is not None:
             self._batches.append(data_batch)
             self._seen += len(data_batch['inputs'])
@@ -167,7 +172,9 @@ class NoiseDiagnosticsHook(Hook):
             getattr(unwrap(model.generator), 'dc_free', False))
         return batch.images, unit, delta, object_mask
 
-    def after_val_epoch(self, runner, metrics=None):
+    def after_val_epoch(self,
+                        runner: Runner,
+                        metrics: Optional[Dict[str, float]] = None) -> None:
         if not self._batches:
             return
         model = unwrap(runner.model)
@@ -188,7 +195,7 @@ class NoiseDiagnosticsHook(Hook):
                 noise_panel(images, delta, mask, self.budget.largest))
         self.check_cast(stats)
 
-    def check_cast(self, stats):
+    def check_cast(self, stats: Dict[str, float]) -> None:
         fraction = stats.get('cast_fraction', 0.)
         if self.cast_check is None or fraction < self.cast_fraction:
             return

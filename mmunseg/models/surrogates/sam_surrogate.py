@@ -1,4 +1,7 @@
+from typing import Optional, Tuple
+
 from mmengine.model import BaseModule
+from torch import Tensor
 
 from mmunseg.registry import MODELS
 from ..sam.builder import (build_image_encoder, build_prompt_encoder,
@@ -41,11 +44,11 @@ class SAMSurrogate(BaseModule):
         self.register_buffer('pixel_std', IMAGENET_STD.clone(), False)
 
     @property
-    def mask_prompt_size(self):
+    def mask_prompt_size(self) -> int:
         """Side of the mask prompt: 4x the image embedding."""
         return self.img_size // 4
 
-    def init_weights(self):
+    def init_weights(self) -> None:
         super().init_weights()
         if self.encoder_checkpoint is not None:
             self.load_encoder(self.encoder_checkpoint)
@@ -65,7 +68,11 @@ class SAMSurrogate(BaseModule):
                    path,
                    allow_missing=True)
 
-    def forward(self, images, points=None, boxes=None, masks=None):
+    def forward(self,
+                images: Tensor,
+                points: Optional[Tuple[Tensor, Tensor]] = None,
+                boxes: Optional[Tensor] = None,
+                masks: Optional[Tensor] = None) -> Tensor:
         """Segment the prompted object.
 
         Args:
