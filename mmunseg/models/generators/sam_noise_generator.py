@@ -184,19 +184,11 @@ class SAMNoiseGenerator(NoiseGenerator):
                 boxes: Optional[Tensor] = None,
                 masks: Optional[Tensor] = None,
                 codes: Optional[Tensor] = None) -> Tensor:
-        """Generate unit-range noise for a batch of prompted images.
+        """Noise in (-1, 1), (B, num_noise_tokens, S/4, S/4), of prompted
+        (B, 3, S, S) images: arguments as in :meth:`NoiseGenerator.forward`.
 
-        Args:
-            images (Tensor): (B, 3, S, S) in [0, 1], zero-padded squares.
-            points (tuple[Tensor, Tensor], optional): Coordinates (B, N, 2)
-                as (x, y) in input pixels and labels (B, N), 1 = object.
-            boxes (Tensor, optional): (B, 4) xyxy in input pixels.
-            masks (Tensor, optional): (B, 1, S/4, S/4) mask prompts, 0 / 255.
-            codes (Tensor, optional): (B, ) int64 object codes, for a head
-                with ``num_codes``.
-
-        Returns:
-            Tensor: Noise in (-1, 1), (B, num_noise_tokens, S/4, S/4).
+        SAM's decoder runs with the noise tokens among its own; the noise
+        head reads their outputs (a code-book head skips SAM altogether).
         """
         if images.shape[-2:] != (self.img_size, self.img_size):
             raise ValueError(f'generator input must be {self.img_size}x'
