@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 
+from mmunseg.models.unseg import unwrap
 from mmunseg.registry import DATASETS, MODELS
 from mmunseg.utils import register_all_modules
 
@@ -50,27 +51,55 @@ def parse_args():
     return parser.parse_args()
 
 
+@torch.no_grad()
+def generator_objective(model, data, prompt_types=('box', ), delta=None):
+    """The generator's loss on a batch, with fixed prompt types.
+
+    Args:
+        model (UnSeg): The model.
+        data (dict): A collated batch.
+        prompt_types (Sequence[str]): Prompts of both networks.
+        delta (Tensor, optional): A unit-range perturbation of the
+            surrogate's input, (B, 3, s, s), used instead of the generator's
+            noise (to compare with per-image optimisation).
+
+    Returns:
+        float: The loss (BCE + Dice) towards the generator's target.
+    """
+    types = set(prompt_types)
+    batch = model.prepare(data, False, model.val_prompt, types)
+    if delta is None:
+        delta = model.noise(batch)
+    surrogate = unwrap(model.surrogate)
+    logits = surrogate(
+        model.perturb(batch.small_images, delta, batch.small_masks,
+                      model.train_budget),
+        **model.val_prompt(
+            batch.small_masks, surrogate.mask_prompt_size, types=types))
+    losses = model.loss(logits,
+                        model.target(batch.small_masks, batch.codes, False))
+    return float(sum(losses.values()))
+
+
 def objective(model, batch, delta=None):
     torch.manual_seed(0)  # the same sampled loss points every time
-    return model.generator_objective(batch, delta=delta)
+    return generator_objective(model, batch, delta=delta)
 
 
-def pgd(model, batch, steps, step_size=0.1):
+def pgd(model, data, steps, step_size=0.1):
     """Signed-gradient descent on a per-pixel unit-range perturbation."""
-    data = model.data_preprocessor(batch, False)
-    small_images, small_masks = model.surrogate_view(data['inputs'],
-                                                     data['gt_masks'])
-    delta = torch.zeros_like(small_images, requires_grad=True)
-    prompts = model.val_prompt(small_masks, 0, types={'box'})
+    batch = model.prepare(data, False, model.val_prompt, {'box'})
+    delta = torch.zeros_like(batch.small_images, requires_grad=True)
+    prompts = model.val_prompt(batch.small_masks, 0, types={'box'})
+    target = model.target(batch.small_masks, batch.codes, False)
     for param in model.surrogate.parameters():
         param.requires_grad_(False)
     for _ in range(steps):
         torch.manual_seed(0)
         logits = model.surrogate(
-            model.perturb(small_images, delta, small_masks,
+            model.perturb(batch.small_images, delta, batch.small_masks,
                           model.train_budget), **prompts)
-        loss = sum(
-            model.loss(logits, model.generator_target(small_masks)).values())
+        loss = sum(model.loss(logits, target).values())
         (grad, ) = torch.autograd.grad(loss, delta)
         with torch.no_grad():
             delta -= step_size * grad.sign()
@@ -111,11 +140,8 @@ def main():
         model.train_step(batch, optim)
     generator_end = objective(model, batch)
     with torch.no_grad():
-        data = model.data_preprocessor(batch, False)
-        noise = model.generator(
-            data['inputs'],
-            **model.val_prompt(
-                data['gt_masks'], model.generator.noise_size, types={'box'}))
+        noise = model.noise(
+            model.prepare(batch, False, model.val_prompt, {'box'}))
     saturated = float((noise.abs() > 0.99).float().mean())
 
     result = dict(

@@ -3,11 +3,15 @@ import logging
 import numbers
 import os.path as osp
 import re
+from typing import Dict, Optional, Set
 
+import torch.nn as nn
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
 
 from mmunseg.registry import HOOKS
 from mmunseg.utils.checkpoint import make_message_hub_portable
@@ -15,7 +19,7 @@ from ..models.unseg import unwrap
 from ..protect.image_io import write_bytes_atomic
 
 
-def wrapped_children(model):
+def wrapped_children(model: nn.Module) -> Set[str]:
     """Names of the direct children held in a (DDP) wrapper."""
     return {
         name
@@ -44,7 +48,7 @@ class SafeResumeHook(Hook):
 
     priority = 'VERY_LOW'
 
-    def before_save_checkpoint(self, runner, checkpoint):
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         make_message_hub_portable(checkpoint)
         names = wrapped_children(runner.model)
         if names:
@@ -54,7 +58,7 @@ class SafeResumeHook(Hook):
                 (pattern.sub(r'\1.', key), value)
                 for key, value in checkpoint['state_dict'].items())
 
-    def after_load_checkpoint(self, runner, checkpoint):
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         meta = checkpoint.get('meta')
         if isinstance(meta, dict) and 'config' in meta:
             del meta['config']
@@ -78,7 +82,7 @@ class SafeResumeHook(Hook):
         return f'{head}.{rest}' if rest else head
 
 
-def ensure_safe_resume(cfg):
+def ensure_safe_resume(cfg: Config) -> None:
     """Add :class:`SafeResumeHook` to a config that lacks it, in place.
 
     Any run of the tools then writes checkpoints that load with
@@ -115,7 +119,9 @@ class ValMetricHistoryHook(Hook):
         self.filename = filename
         self.history = []
 
-    def after_val_epoch(self, runner, metrics=None):
+    def after_val_epoch(self,
+                        runner: Runner,
+                        metrics: Optional[Dict[str, float]] = None) -> None:
         if not metrics:
             return
         self.history.append(

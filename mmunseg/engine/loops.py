@@ -4,7 +4,7 @@ The phase is a pure function of the epoch (or iteration) counter, so a resumed
 run continues in exactly the phase it stopped in.
 """
 from mmengine.logging import print_log
-from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop, Runner
 
 from mmunseg.registry import LOOPS
 from ..models.unseg import PHASES, unwrap
@@ -27,17 +27,17 @@ class BilevelSchedule:
         self.surrogate = surrogate
         self.generator = generator
 
-    def phase(self, step):
+    def phase(self, step: int) -> str:
         """The phase of the 0-based epoch or iteration ``step``."""
         cycle = self.surrogate + self.generator
         return 'surrogate' if step % cycle < self.surrogate else 'generator'
 
-    def count(self, phase, total):
+    def count(self, phase: str, total: int) -> int:
         """How many of the first ``total`` steps belong to ``phase``."""
         return sum(self.phase(step) == phase for step in range(total))
 
 
-def enter_phase(runner, phase, step, unit):
+def enter_phase(runner: Runner, phase: str, step: int, unit: str) -> None:
     """Switch the model's phase and keep the logs free of stale losses."""
     model = unwrap(runner.model)
     if model.phase != phase or step == 0:
@@ -77,7 +77,7 @@ class BilevelEpochBasedTrainLoop(EpochBasedTrainLoop):
         super().__init__(runner, dataloader, max_epochs, **kwargs)
         self.schedule = BilevelSchedule(surrogate_epochs, generator_epochs)
 
-    def run_epoch(self):
+    def run_epoch(self) -> None:
         enter_phase(self.runner, self.schedule.phase(self._epoch), self._epoch,
                     'epoch')
         super().run_epoch()
@@ -106,7 +106,7 @@ class BilevelIterBasedTrainLoop(IterBasedTrainLoop):
         super().__init__(runner, dataloader, max_iters, **kwargs)
         self.schedule = BilevelSchedule(surrogate_iters, generator_iters)
 
-    def run_iter(self, data_batch):
+    def run_iter(self, data_batch: dict) -> None:
         enter_phase(self.runner, self.schedule.phase(self._iter), self._iter,
                     'iteration')
         super().run_iter(data_batch)

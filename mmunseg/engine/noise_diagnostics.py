@@ -6,15 +6,19 @@ curves. These statistics, at the protection budget and in grey levels, make
 it visible while training: a cast has a spatial std well below its |mean|.
 """
 import os.path as osp
+from typing import Dict, Optional, Tuple
 
+import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.runner import Runner
+from torch import Tensor
 
 from mmunseg.registry import HOOKS
-from ..models.budget import scale_noise
-from ..models.unseg import unwrap
+from ..models.budget import Budget
+from ..models.unseg import UnSeg, unwrap
 from ..protect.image_io import write_image_atomic
 
 CHANNELS = ('R', 'G', 'B')
@@ -26,7 +30,8 @@ class NoiseCastError(RuntimeError):
     """The generator's noise is a constant colour cast."""
 
 
-def noise_statistics(unit_noise, delta, object_mask):
+def noise_statistics(unit_noise: Tensor, delta: Tensor,
+                     object_mask: Tensor) -> Dict[str, float]:
     """Per-region statistics of a batch of perturbations, in grey levels.
 
     Args:
@@ -71,7 +76,8 @@ def noise_statistics(unit_noise, delta, object_mask):
     return stats
 
 
-def noise_panel(images, delta, object_mask, eps):
+def noise_panel(images: Tensor, delta: Tensor, object_mask: Tensor,
+                eps: float) -> np.ndarray:
     """Rows of clean | perturbed | noise amplified to full range | mask.
 
     Args:
@@ -108,8 +114,10 @@ class NoiseDiagnosticsHook(Hook):
     :class:`NoiseCastError` (training is pointless from there).
 
     Args:
-        budget (dict): ``object`` and ``background`` budgets of protection
-            in [0, 1] units (the paper: 8/255 and 2/255).
+        budget (Budget | dict | str): Budgets of protection, a
+            :class:`~mmunseg.models.budget.Budget`, ``dict(object=...,
+            background=...)`` in [0, 1] units or a preset name (the paper:
+            ``'paper'``, 8/255 and 2/255).
         num_images (int): Validation images the statistics use.
         cast_check (str, optional): None, ``'warn'`` or ``'stop'``.
         cast_fraction (float): Share of cast object channels that counts as
@@ -119,50 +127,54 @@ class NoiseDiagnosticsHook(Hook):
     priority = 'ABOVE_NORMAL'  # before the logger prints the val metrics
 
     def __init__(self,
-                 budget=dict(object=8 / 255, background=2 / 255),
+                 budget='paper',
                  num_images=8,
                  cast_check='warn',
                  cast_fraction=0.5):
         if cast_check not in CAST_CHECKS:
             raise ValueError(f'cast_check must be one of {CAST_CHECKS}, got '
                              f'{cast_check!r}')
-        if set(budget) != set(REGIONS):
-            raise ValueError(f'budget must have keys {REGIONS}, got {budget}')
         if num_images < 1:
             raise ValueError(f'num_images must be >= 1, got {num_images}')
-        self.budget = dict(budget)
+        self.budget = Budget.of(budget)
         self.num_images = num_images
         self.cast_check = cast_check
         self.cast_fraction = cast_fraction
         self._batches = []
         self._seen = 0
 
-    def before_val_epoch(self, runner):
+    def before_val_epoch(self, runner: Runner) -> None:
         self._batches, self._seen = [], 0
 
-    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_val_iter(self,
+                       runner: Runner,
+                       batch_idx: int,
+                       data_batch: Optional[dict] = None,
+                       outputs: Optional[list] = None) -> None:
         if self._seen < self.num_images and data_batch is not None:
             self._batches.append(data_batch)
             self._seen += len(data_batch['inputs'])
 
     @torch.no_grad()
-    def measure(self, model, data_batch):
-        """Noise, perturbation and mask of one batch at the budget."""
-        data = model.data_preprocessor(data_batch, False)
-        images, masks = data['inputs'], data['gt_masks']
-        generator = unwrap(model.generator)
-        codes = model.draw_codes(data['data_samples'], images.device, False)
-        prompts = model.val_prompt(masks, generator.noise_size, types={'mask'})
-        noise = model.generate(generator, images, prompts, masks, codes)
+    def measure(self, model: UnSeg,
+                data_batch: dict) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Images, unit noise resized to them, perturbation at the budget
+        and binary object mask of one batch, each (B, C, H, W)."""
+        batch = model.prepare(data_batch, False, model.val_prompt, {'mask'})
         unit = torch.nn.functional.interpolate(
-            noise, images.shape[-2:], mode='bilinear', align_corners=False)
-        object_mask = masks.round()
-        delta = scale_noise(unit, object_mask, self.budget['object'],
-                            self.budget['background'],
-                            getattr(generator, 'dc_free', False))
-        return images, unit, delta, object_mask
+            model.noise(batch),
+            batch.images.shape[-2:],
+            mode='bilinear',
+            align_corners=False)
+        object_mask = batch.gt_masks.round()
+        delta = self.budget.scale(
+            unit, object_mask,
+            getattr(unwrap(model.generator), 'dc_free', False))
+        return batch.images, unit, delta, object_mask
 
-    def after_val_epoch(self, runner, metrics=None):
+    def after_val_epoch(self,
+                        runner: Runner,
+                        metrics: Optional[Dict[str, float]] = None) -> None:
         if not self._batches:
             return
         model = unwrap(runner.model)
@@ -180,10 +192,10 @@ class NoiseDiagnosticsHook(Hook):
         if is_main_process():
             write_image_atomic(
                 osp.join(runner.work_dir, 'noise_panels', f'{step}.png'),
-                noise_panel(images, delta, mask, max(self.budget.values())))
+                noise_panel(images, delta, mask, self.budget.largest))
         self.check_cast(stats)
 
-    def check_cast(self, stats):
+    def check_cast(self, stats: Dict[str, float]) -> None:
         fraction = stats.get('cast_fraction', 0.)
         if self.cast_check is None or fraction < self.cast_fraction:
             return

@@ -1,5 +1,7 @@
 import copy
+from typing import Iterator
 
+import torch.nn as nn
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 
 from mmunseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
@@ -35,7 +37,7 @@ class MultiOptimWrapperConstructor:
                              'wrapper config per sub-network')
         self.optim_wrapper_cfg = copy.deepcopy(optim_wrapper_cfg)
 
-    def __call__(self, model):
+    def __call__(self, model: nn.Module) -> OptimWrapperDict:
         model = unwrap(model)
         wrappers = {}
         for name, cfg in self.optim_wrapper_cfg.items():
@@ -62,5 +64,5 @@ class TrainableView:
     def __init__(self, module):
         self.module = module
 
-    def parameters(self):
+    def parameters(self) -> Iterator[nn.Parameter]:
         return (p for p in self.module.parameters() if p.requires_grad)

@@ -1,4 +1,5 @@
-from .budget import add_noise, budget_map, remove_dc, scale_noise
+from .budget import (BUDGET_PRESETS, Budget, add_noise, budget_map,
+                     perturb_image, remove_dc, scale_noise)
 from .crafting_augmentation import CraftingAugmentation
 from .data_preprocessor import UnSegDataPreprocessor
 from .generators import SAMNoiseGenerator, UnSegNoiseHead
@@ -8,8 +9,9 @@ from .surrogates import MMSegSurrogate, SAMSurrogate
 from .unseg import UnSeg
 
 __all__ = [
-    'add_noise', 'budget_map', 'remove_dc', 'scale_noise',
-    'CraftingAugmentation', 'UnSegDataPreprocessor', 'SAMNoiseGenerator',
-    'UnSegNoiseHead', 'PixelCrossEntropyLoss', 'PointSampledMaskLoss',
-    'PromptSampler', 'MMSegSurrogate', 'SAMSurrogate', 'UnSeg'
+    'BUDGET_PRESETS', 'Budget', 'add_noise', 'budget_map', 'perturb_image',
+    'remove_dc', 'scale_noise', 'CraftingAugmentation',
+    'UnSegDataPreprocessor', 'SAMNoiseGenerator', 'UnSegNoiseHead',
+    'PixelCrossEntropyLoss', 'PointSampledMaskLoss', 'PromptSampler',
+    'MMSegSurrogate', 'SAMSurrogate', 'UnSeg'
 ]

@@ -6,9 +6,12 @@ one scale and phase need not survive that; applying the same kind of
 transforms to the perturbed image (and its target) before the surrogate, in
 both phases, makes the generator find noise that does.
 """
+from typing import Tuple
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch import Tensor
 
 from mmunseg.registry import MODELS
 
@@ -16,7 +19,7 @@ from mmunseg.registry import MODELS
 LUMA = (0.299, 0.587, 0.114)
 
 
-def gaussian_kernel(sigma, radius):
+def gaussian_kernel(sigma: float, radius: int) -> Tensor:
     """A normalised 1-D Gaussian, (2 * radius + 1, )."""
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
     kernel = torch.exp(-x**2 / (2 * sigma**2))
@@ -73,7 +76,7 @@ class CraftingAugmentation(nn.Module):
         self.blur_prob = blur_prob
         self.blur_sigma = blur_sigma
 
-    def random_affine(self, batch, device):
+    def random_affine(self, batch: int, device: torch.device) -> Tensor:
         """Per-sample sampling grids' affine matrices, (B, 2, 3).
 
         ``affine_grid`` maps output coordinates to input ones, so a zoom by
@@ -90,7 +93,7 @@ class CraftingAugmentation(nn.Module):
         theta[:, :, 2] = shift
         return theta.to(device)
 
-    def grayscale(self, images):
+    def grayscale(self, images: Tensor) -> Tensor:
         """Some samples replaced by their luma, (B, 3, H, W)."""
         pick = torch.rand(images.shape[0], device=images.device)
         pick = (pick < self.grayscale_prob).to(images.dtype)[:, None, None,
@@ -99,7 +102,7 @@ class CraftingAugmentation(nn.Module):
             1, keepdim=True)
         return images * (1 - pick) + luma.expand_as(images) * pick
 
-    def blur(self, images):
+    def blur(self, images: Tensor) -> Tensor:
         """Some samples blurred with a random-sigma Gaussian."""
         out = []
         for image in images:
@@ -123,7 +126,8 @@ class CraftingAugmentation(nn.Module):
             out.append(padded[0])
         return torch.stack(out)
 
-    def forward(self, images, targets):
+    def forward(self, images: Tensor,
+                targets: Tensor) -> Tuple[Tensor, Tensor]:
         """Augment images and their targets alike.
 
         Args:

@@ -16,7 +16,7 @@ class UnSegDataPreprocessor(BaseDataPreprocessor):
         soft masks in [0, 1], and the ``data_samples``.
     """
 
-    def forward(self, data, training=False):
+    def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
         shapes = {tuple(img.shape) for img in data['inputs']}
         if len(shapes) != 1:

@@ -1,15 +1,17 @@
 """Prompts of the object to protect, sampled from its (soft) mask."""
 import random
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from mmunseg.registry import TASK_UTILS
 
 PROMPT_TYPES = ('box', 'points', 'mask')
 
 
-def masks_to_boxes(masks):
+def masks_to_boxes(masks: Tensor) -> Tensor:
     """Tight xyxy boxes of binary masks; an empty mask gives the full frame.
 
     Args:
@@ -32,7 +34,7 @@ def masks_to_boxes(masks):
     return boxes
 
 
-def sample_points(masks, num_points):
+def sample_points(masks: Tensor, num_points: int) -> Tuple[Tensor, Tensor]:
     """Positive points drawn uniformly from each mask.
 
     Sampled without replacement, or with replacement when the object has
@@ -65,7 +67,9 @@ def sample_points(masks, num_points):
     return coords, labels
 
 
-def noisy_mask_prompt(soft_masks, size, boundary_noise=True):
+def noisy_mask_prompt(soft_masks: Tensor,
+                      size: int,
+                      boundary_noise: bool = True) -> Tensor:
     """Mask prompt at ``size`` with a perturbed boundary, values 0 / 255.
 
     Gaussian noise N(0, 1) is added in the boundary band, where the mask
@@ -97,7 +101,8 @@ def noisy_mask_prompt(soft_masks, size, boundary_noise=True):
     return (masks > 0.5).to(soft_masks.dtype) * 255
 
 
-def map_prompts(prompts, function):
+def map_prompts(prompts: Dict[str, Any],
+                function: Callable[[Tensor], Tensor]) -> Dict[str, Any]:
     """Apply ``function`` to every prompt tensor of a batch.
 
     Args:
@@ -148,13 +153,16 @@ class PromptSampler:
         self.num_points = num_points
         self.boundary_noise = boundary_noise
 
-    def draw_types(self):
+    def draw_types(self) -> Set[str]:
         if not self.combine:
             return {random.choice(self.prompt_types)}
         count = random.randint(1, len(self.prompt_types))
         return set(random.sample(self.prompt_types, count))
 
-    def __call__(self, soft_masks, mask_prompt_size, types=None):
+    def __call__(self,
+                 soft_masks: Tensor,
+                 mask_prompt_size: int,
+                 types: Optional[Set[str]] = None) -> Dict[str, Any]:
         """Sample prompts from masks given in the model's input frame.
 
         Args:

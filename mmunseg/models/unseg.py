@@ -1,24 +1,31 @@
+"""UnSeg: the bilevel min-min game of a noise generator and a surrogate."""
 from contextlib import contextmanager
+from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional,
+                    Sequence, Set)
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from torch import Tensor
 
 from mmunseg.registry import MODELS
-from .budget import add_noise
+from .budget import Budget
+from .generators.generate import generate_noise
 from .losses import PointSampledMaskLoss
-from .prompts import PromptSampler, map_prompts
+from .prompts import PromptSampler
 
 PHASES = ('surrogate', 'generator')
 
 
-def unwrap(module):
+def unwrap(module: nn.Module) -> nn.Module:
     """The module inside a (distributed) wrapper."""
     return module.module if is_model_wrapper(module) else module
 
 
 @contextmanager
-def frozen(module):
+def frozen(module: nn.Module) -> Iterator[None]:
     """Temporarily stop gradients to a module's parameters."""
     params = [p for p in module.parameters() if p.requires_grad]
     for param in params:
@@ -30,7 +37,7 @@ def frozen(module):
             param.requires_grad_(True)
 
 
-def class_iou(pred, masks):
+def class_iou(pred: Tensor, masks: Tensor) -> Tensor:
     """Per-sample IoU of a bool prediction with ``masks > 0.5``, (B,)."""
     gt = masks > 0.5
     inter = (pred & gt).flatten(1).sum(1).float()
@@ -39,12 +46,34 @@ def class_iou(pred, masks):
                        torch.ones_like(union))
 
 
-def mask_iou(logits, masks):
+def mask_iou(logits: Tensor, masks: Tensor) -> Tensor:
     """Per-sample IoU of ``logits > 0`` with ``masks > 0.5``, (B,)."""
     if logits.shape[-2:] != masks.shape[-2:]:
         logits = F.interpolate(
             logits, masks.shape[-2:], mode='bilinear', align_corners=False)
     return class_iou(logits > 0, masks)
+
+
+class Batch(NamedTuple):
+    """A batch prepared for both players (:meth:`UnSeg.prepare`).
+
+    Attributes:
+        images (Tensor): The generator's view, (B, 3, S, S) in [0, 1].
+        gt_masks (Tensor): Soft object masks, (B, 1, S, S) in [0, 1].
+        small_images (Tensor): The surrogate's view, (B, 3, s, s).
+        small_masks (Tensor): Its masks, (B, 1, s, s).
+        prompts (dict): The generator's prompts (``points``, ``boxes``,
+            ``masks``).
+        codes (Tensor, optional): (B, ) object codes; None without codes.
+        samples (list): The data samples.
+    """
+    images: Tensor
+    gt_masks: Tensor
+    small_images: Tensor
+    small_masks: Tensor
+    prompts: Dict
+    codes: Optional[Tensor]
+    samples: List
 
 
 @MODELS.register_module()
@@ -56,7 +85,9 @@ class UnSeg(BaseModel):
     ``generator`` phase the noise head learns noise that minimises the
     (fixed) surrogate's loss, against an all-ones target under label
     modification. Both minimise: error-minimising, unlearnable noise. The
-    phase is set by the training loop (:mod:`mmunseg.engine.loops`).
+    phase is set by the training loop (:mod:`mmunseg.engine.loops`);
+    :meth:`train_step` prepares the batch once (:meth:`prepare`) and
+    dispatches to :meth:`train_surrogate` or :meth:`train_generator`.
 
     With a generator that has object codes (``num_codes`` > 0), every
     training object gets a random code in ``1..num_codes`` and the
@@ -71,11 +102,12 @@ class UnSeg(BaseModel):
         surrogate (dict): Config of the surrogate.
         loss (dict): Config of the loss, shared by both players (a mask loss,
             or a class loss such as ``PixelCrossEntropyLoss`` with codes).
-        train_budget (dict): ``object`` and ``background`` L-inf budgets in
-            [0, 1] units used in training (paper: 1/255 and 0.25/255; they
-            are scaled up at protection time, epsilon generalisation).
-        val_budget (dict, optional): Budgets of validation; defaults to
-            ``train_budget``.
+        train_budget (Budget | dict | str): L-inf budgets of training, a
+            :class:`Budget`, ``dict(object=..., background=...)`` in [0, 1]
+            units or a preset name (paper: ``'train'``, 1/255 and 0.25/255;
+            they are scaled up at protection time, epsilon generalisation).
+        val_budget (Budget | dict | str, optional): Budgets of validation;
+            defaults to ``train_budget``.
         label_modification (bool): The generator's target is the object
             everywhere (paper: an all-ones mask; with codes, the object's
             code everywhere) rather than the true mask (code map).
@@ -109,8 +141,8 @@ class UnSeg(BaseModel):
         self.generator = MODELS.build(generator)
         self.surrogate = MODELS.build(surrogate)
         self.loss = MODELS.build(loss)
-        self.train_budget = self._check_budget(train_budget)
-        self.val_budget = self._check_budget(val_budget or train_budget)
+        self.train_budget = Budget.of(train_budget)
+        self.val_budget = Budget.of(val_budget or train_budget)
         self.label_modification = label_modification
         self.augmentation = MODELS.build(
             augmentation) if augmentation else None
@@ -125,23 +157,20 @@ class UnSeg(BaseModel):
                              'binary mask loss')
         self.phase = 'surrogate'
 
-    @staticmethod
-    def _check_budget(budget):
-        budget = dict(budget)
-        if set(budget) != {'object', 'background'
-                           } or not all(0 <= v <= 1 for v in budget.values()):
-            raise ValueError('a budget is dict(object=eps, background=eps) '
-                             f'with eps in [0, 1], got {budget}')
-        return budget
-
-    def set_phase(self, phase):
+    def set_phase(self, phase: str) -> None:
         """Select the player that the next ``train_step`` optimises."""
         if phase not in PHASES:
             raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
         self.phase = phase
 
-    def surrogate_view(self, images, gt_masks):
-        """Down-sample the generator's view to the surrogate's input size."""
+    def surrogate_view(self, images: Tensor,
+                       gt_masks: Tensor) -> Sequence[Tensor]:
+        """Down-sample the generator's view to the surrogate's input size.
+
+        Returns:
+            tuple[Tensor, Tensor]: Images (B, 3, s, s) and masks (B, 1, s,
+            s).
+        """
         size = unwrap(self.surrogate).img_size
         images = F.interpolate(
             images, (size, size), mode='bilinear', align_corners=False)
@@ -149,7 +178,10 @@ class UnSeg(BaseModel):
             gt_masks, (size, size), mode='bilinear', align_corners=False)
         return images, gt_masks
 
-    def draw_codes(self, samples, device, training=True):
+    def draw_codes(self,
+                   samples: Sequence,
+                   device: torch.device,
+                   training: bool = True) -> Optional[Tensor]:
         """Each object's code, (B, ) in ``1..num_codes``; None without codes.
 
         Samples of a semantic dataset with a ``class_id`` (fine-tuning on a
@@ -168,36 +200,57 @@ class UnSeg(BaseModel):
                 1, self.num_codes + 1, (len(samples), ), device=device)
         return 1 + torch.arange(len(samples), device=device) % self.num_codes
 
-    def generate(self, generator, images, prompts, gt_masks, codes):
-        """Unit-range noise of a batch, (B, 3, S/4, S/4).
+    def prepare(self,
+                data: dict,
+                training: bool,
+                prompt: PromptSampler,
+                types: Optional[Set[str]] = None) -> Batch:
+        """Preprocess a batch and draw the generator's prompts and codes.
 
-        With codes, one pass paints the object with its code and the
-        background with code 0, in one batch of 2B, and the two are joined
-        along the generator's mask.
+        Args:
+            data (dict): A collated batch from the dataloader.
+            training (bool): Training (random codes) or validation.
+            prompt (PromptSampler): Draws the generator's prompts.
+            types (set[str], optional): Force these prompt types.
+
+        Returns:
+            Batch: What both players use.
         """
-        if codes is None:
-            return generator(images, **prompts)
-        both = generator(
-            images.repeat(2, 1, 1, 1),
-            **map_prompts(
-                prompts,
-                lambda value: value.repeat(2, *([1] * (value.dim() - 1)))),
-            codes=torch.cat([codes, torch.zeros_like(codes)]))
-        on_object, on_background = both.chunk(2)
-        mask = F.interpolate(
-            gt_masks,
-            on_object.shape[-2:],
-            mode='bilinear',
-            align_corners=False).round()
-        return mask * on_object + (1 - mask) * on_background
+        data = self.data_preprocessor(data, training)
+        images, gt_masks = data['inputs'], data['gt_masks']
+        small_images, small_masks = self.surrogate_view(images, gt_masks)
+        prompts = prompt(
+            gt_masks, unwrap(self.generator).noise_size, types=types)
+        codes = self.draw_codes(data['data_samples'], images.device, training)
+        return Batch(images, gt_masks, small_images, small_masks, prompts,
+                     codes, data['data_samples'])
 
-    def perturb(self, images, noise, gt_masks, budget):
+    def noise(self,
+              batch: Batch,
+              network: Optional[Callable[..., Tensor]] = None) -> Tensor:
+        """The generator's unit-range noise of a batch, (B, 3, S/4, S/4).
+
+        With codes, the object gets its code and the rest of the image the
+        background code 0 (:func:`generate_noise`).
+
+        Args:
+            batch (Batch): A prepared batch.
+            network (Callable, optional): The generator to run (the wrapped
+                one, to train it); the bare generator by default.
+        """
+        if network is None:
+            network = unwrap(self.generator)
+        return generate_noise(network, batch.images, batch.prompts,
+                              batch.codes, batch.gt_masks)
+
+    def perturb(self, images: Tensor, noise: Tensor, gt_masks: Tensor,
+                budget: Budget) -> Tensor:
         """Add the budgeted noise; the object is where the mask is > 0.5."""
-        return add_noise(images, noise, gt_masks.round(), budget['object'],
-                         budget['background'],
-                         getattr(unwrap(self.generator), 'dc_free', False))
+        return budget.add(images, noise, gt_masks.round(),
+                          getattr(unwrap(self.generator), 'dc_free', False))
 
-    def target(self, masks, codes, truth):
+    def target(self, masks: Tensor, codes: Optional[Tensor],
+               truth: bool) -> Tensor:
         """What the surrogate is trained towards, (B, 1, s, s).
 
         Args:
@@ -214,10 +267,13 @@ class UnSeg(BaseModel):
             return codes.expand_as(masks).clone()
         return codes * (masks > 0.5).to(masks.dtype)
 
-    def surrogate_loss(self, surrogate, images, noise, masks, codes, truth):
+    def surrogate_loss(self, surrogate: Callable[..., Tensor], batch: Batch,
+                       noise: Tensor, truth: bool) -> Dict[str, Tensor]:
         """Perturb, augment and segment; the loss towards :meth:`target`."""
-        inputs = self.perturb(images, noise, masks, self.train_budget)
-        target = self.target(masks, codes, truth)
+        masks = batch.small_masks
+        inputs = self.perturb(batch.small_images, noise, masks,
+                              self.train_budget)
+        target = self.target(masks, batch.codes, truth)
         if self.augmentation is not None:
             inputs, both = self.augmentation(inputs,
                                              torch.cat([masks, target], 1))
@@ -226,7 +282,8 @@ class UnSeg(BaseModel):
                                         unwrap(surrogate).mask_prompt_size)
         return self.loss(surrogate(inputs, **prompts), target)
 
-    def train_step(self, data, optim_wrapper):
+    def train_step(self, data: dict,
+                   optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
         """One step of the current phase's player.
 
         Args:
@@ -237,35 +294,42 @@ class UnSeg(BaseModel):
         Returns:
             dict[str, Tensor]: Losses named ``{phase}_loss*``.
         """
-        data = self.data_preprocessor(data, True)
-        images, gt_masks = data['inputs'], data['gt_masks']
-        small_images, small_masks = self.surrogate_view(images, gt_masks)
-        generator = unwrap(self.generator)
-        surrogate = unwrap(self.surrogate)
-        gen_prompts = self.generator_prompt(gt_masks, generator.noise_size)
-        codes = self.draw_codes(data['data_samples'], images.device)
-        wrapper = optim_wrapper[self.phase]
+        batch = self.prepare(data, True, self.generator_prompt)
         if self.phase == 'surrogate':
-            with torch.no_grad():
-                noise = self.generate(generator, images, gen_prompts, gt_masks,
-                                      codes)
-            with wrapper.optim_context(self.surrogate):
-                losses = self.surrogate_loss(self.surrogate, small_images,
-                                             noise, small_masks, codes, True)
-        else:
-            with wrapper.optim_context(self.generator), frozen(surrogate):
-                noise = self.generate(self.generator, images, gen_prompts,
-                                      gt_masks, codes)
-                losses = self.surrogate_loss(surrogate, small_images, noise,
-                                             small_masks, codes, False)
+            return self.train_surrogate(batch, optim_wrapper['surrogate'])
+        return self.train_generator(batch, optim_wrapper['generator'])
+
+    def train_surrogate(self, batch: Batch,
+                        optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """Fit the surrogate to the (fixed) generator's perturbed images."""
+        with torch.no_grad():
+            noise = self.noise(batch)
+        with optim_wrapper.optim_context(self.surrogate):
+            losses = self.surrogate_loss(self.surrogate, batch, noise, True)
+        return self.update_player('surrogate', losses, optim_wrapper)
+
+    def train_generator(self, batch: Batch,
+                        optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """Move the noise head towards the (frozen) surrogate's smallest
+        loss on the generator's target."""
+        surrogate = unwrap(self.surrogate)
+        with optim_wrapper.optim_context(self.generator), frozen(surrogate):
+            noise = self.noise(batch, self.generator)
+            losses = self.surrogate_loss(surrogate, batch, noise, False)
+        return self.update_player('generator', losses, optim_wrapper)
+
+    def update_player(self, phase: str, losses: Dict[str, Tensor],
+                      optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """Step one player's optimizer; its losses named ``{phase}_*``."""
         parsed, log_vars = self.parse_losses(losses)
-        wrapper.update_params(parsed)
+        optim_wrapper.update_params(parsed)
         return {
-            f"{self.phase}_{key}": value.detach()
+            f'{phase}_{key}': value.detach()
             for key, value in log_vars.items()
         }
 
-    def object_iou(self, logits, masks, codes):
+    def object_iou(self, logits: Tensor, masks: Tensor,
+                   codes: Optional[Tensor]) -> Tensor:
         """IoU of the predicted object (code) with the true mask, (B,)."""
         if codes is None:
             return mask_iou(logits, masks)
@@ -276,7 +340,7 @@ class UnSeg(BaseModel):
             masks)
 
     @torch.no_grad()
-    def val_step(self, data):
+    def val_step(self, data: dict) -> List[dict]:
         """Surrogate IoU on clean and on noised images (``val_prompt``).
 
         With codes, the IoU of the pixels predicted as the object's code:
@@ -287,67 +351,39 @@ class UnSeg(BaseModel):
             list[dict]: Per sample ``iou_clean``, ``iou_noised`` and
             ``img_path``.
         """
-        data = self.data_preprocessor(data, False)
-        images, gt_masks = data['inputs'], data['gt_masks']
-        small_images, small_masks = self.surrogate_view(images, gt_masks)
-        generator = unwrap(self.generator)
-        surrogate = unwrap(self.surrogate)
         types = self.val_prompt.draw_types()
-        codes = self.draw_codes(data['data_samples'], images.device, False)
-        noise = self.generate(
-            generator, images,
-            self.val_prompt(gt_masks, generator.noise_size, types=types),
-            gt_masks, codes)
+        batch = self.prepare(data, False, self.val_prompt, types)
+        surrogate = unwrap(self.surrogate)
+        noise = self.noise(batch)
         sur_prompts = self.val_prompt(
-            small_masks, surrogate.mask_prompt_size, types=types)
-        noised = self.perturb(small_images, noise, small_masks,
+            batch.small_masks, surrogate.mask_prompt_size, types=types)
+        noised = self.perturb(batch.small_images, noise, batch.small_masks,
                               self.val_budget)
         iou_clean = self.object_iou(
-            surrogate(small_images, **sur_prompts), small_masks, codes)
+            surrogate(batch.small_images, **sur_prompts), batch.small_masks,
+            batch.codes)
         iou_noised = self.object_iou(
-            surrogate(noised, **sur_prompts), small_masks, codes)
+            surrogate(noised, **sur_prompts), batch.small_masks, batch.codes)
         return [
             dict(
                 iou_clean=float(clean),
                 iou_noised=float(noisy),
                 img_path=sample.metainfo.get('img_path')) for clean, noisy,
-            sample in zip(iou_clean, iou_noised, data['data_samples'])
+            sample in zip(iou_clean, iou_noised, batch.samples)
         ]
 
-    @torch.no_grad()
-    def generator_objective(self, data, prompt_types=('box', ), delta=None):
-        """The generator's loss on a batch, with fixed prompt types.
-
-        Args:
-            data (dict): A collated batch.
-            prompt_types (Sequence[str]): Prompts of both networks.
-            delta (Tensor, optional): A unit-range perturbation of the
-                surrogate's input, (B, 3, s, s), used instead of the
-                generator's noise (to compare with per-image optimisation).
-
-        Returns:
-            float: BCE + Dice towards the generator's target.
-        """
-        data = self.data_preprocessor(data, False)
-        images, gt_masks = data['inputs'], data['gt_masks']
-        small_images, small_masks = self.surrogate_view(images, gt_masks)
-        generator = unwrap(self.generator)
-        types = set(prompt_types)
-        if delta is None:
-            delta = generator(
-                images,
-                **self.val_prompt(gt_masks, generator.noise_size, types=types))
-        logits = unwrap(self.surrogate)(
-            self.perturb(small_images, delta, small_masks, self.train_budget),
-            **self.val_prompt(small_masks, 0, types=types))
-        losses = self.loss(logits, self.target(small_masks, None, False))
-        return float(sum(losses.values()))
-
-    def test_step(self, data):
+    def test_step(self, data: dict) -> List[dict]:
         return self.val_step(data)
 
-    def forward(self, inputs, data_samples=None, mode='tensor'):
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor') -> Tensor:
         """Generate noise for mask-prompted images (``mode='tensor'``).
+
+        The noise of validation and protection: with codes, each sample's
+        code (:meth:`draw_codes`, validation) on its object and the
+        background code elsewhere.
 
         Args:
             inputs (Tensor): (B, 3, S, S) in [0, 1].
@@ -362,7 +398,7 @@ class UnSeg(BaseModel):
             raise ValueError(f'UnSeg.forward supports mode="tensor" only, '
                              f'got {mode!r}; use train_step / val_step')
         gt_masks = torch.stack([s.gt_mask for s in data_samples]) / 255
-        generator = unwrap(self.generator)
         prompts = self.generator_prompt(
-            gt_masks, generator.noise_size, types={'mask'})
-        return self.generator(inputs, **prompts)
+            gt_masks, unwrap(self.generator).noise_size, types={'mask'})
+        codes = self.draw_codes(data_samples, inputs.device, False)
+        return generate_noise(self.generator, inputs, prompts, codes, gt_masks)

@@ -136,3 +136,55 @@ def test_surrogate_encoder_init_reports_and_rejects_mismatch(tmp_path):
     torch.save({'pos_embed': torch.zeros(1, 14, 14, 32)}, bad)
     with pytest.raises(ValueError, match='does not fit'):
         surrogate.load_encoder(str(bad))
+
+
+def test_one_part_loader_checks_every_part_before_loading_any(tmp_path):
+    from mmunseg.models.weights import load_parts, read_state_dict
+    source = SAMNoiseGenerator(arch=MICRO_ARCH, img_size=128)
+    target = SAMNoiseGenerator(arch=MICRO_ARCH, img_size=128)
+    for param in source.parameters():
+        param.data.add_(1)
+    state = source.state_dict()
+    state['noise_head.noise_token.weight'] = torch.zeros(1)
+    path = tmp_path / 'half_bad.pth'
+    torch.save(state, path)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    parts = {
+        'prompt_encoder.': target.prompt_encoder,
+        'noise_head.': target.noise_head
+    }
+    with pytest.raises(ValueError, match='half_bad.pth.*mismatched shapes'):
+        load_parts(parts, read_state_dict(str(path)), str(path))
+    for key, value in target.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    with pytest.raises(ValueError, match="starts with 'backbone.'"):
+        load_parts({'backbone.': target.noise_head}, state, str(path))
+    # allow_missing keeps absent tensors and reports them.
+    partial = {'noise_token.weight': state['noise_head.noise_token.weight']}
+    with pytest.raises(ValueError, match='missing keys'):
+        load_parts({'': target.noise_head}, partial, 'p')
+    good = {'noise_token.weight': source.noise_head.noise_token.weight}
+    kept = load_parts({'': target.noise_head}, good, 'p', allow_missing=True)
+    assert 'noise_token.weight' not in kept[''] and kept['']
+    assert torch.equal(target.noise_head.noise_token.weight,
+                       source.noise_head.noise_token.weight)
+
+
+def test_noise_head_config_keeps_the_flat_form_and_parameter_names():
+    torch.manual_seed(0)
+    flat = SAMNoiseGenerator(arch=MICRO_ARCH, img_size=128, num_codes=2)
+    torch.manual_seed(0)
+    nested = SAMNoiseGenerator(
+        arch=MICRO_ARCH,
+        img_size=128,
+        noise_head=dict(type='UnSegNoiseHead', num_codes=2))
+    assert flat.num_codes == nested.num_codes == 2
+    for (name, a), (other, b) in zip(flat.state_dict().items(),
+                                     nested.state_dict().items()):
+        assert name == other and torch.equal(a, b)
+    with pytest.raises(ValueError, match='both flat and in noise_head'):
+        SAMNoiseGenerator(
+            arch=MICRO_ARCH,
+            img_size=128,
+            noise_head=dict(type='UnSegNoiseHead', num_codes=2),
+            num_codes=2)

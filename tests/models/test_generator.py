@@ -78,3 +78,39 @@ def test_token_slice_official_reads_last_mask_token():
 def test_input_size_is_checked():
     with pytest.raises(ValueError, match='128x128'):
         micro_generator()(torch.rand(1, 3, 64, 64))
+
+
+def test_generate_noise_joins_object_and_background_codes():
+    """The one path from image to noise: codes on the object, code 0 on
+    the background of whole-image prompts, as separate calls would give."""
+    from mmunseg.models.generators import NoiseGenerator
+    from mmunseg.models.generators.generate import generate_noise
+    torch.manual_seed(0)
+    generator = micro_generator(num_codes=3, texture_period=4).eval()
+    assert isinstance(generator, NoiseGenerator)
+    images = torch.rand(3, 3, 128, 128)
+    masks = torch.zeros(3, 1, 32, 32)
+    masks[:, :, 4:20, 6:26] = 255
+    codes = torch.tensor([1, 2, 3])
+    whole = torch.tensor([True, False, True])
+    with torch.no_grad():
+        joined = generate_noise(generator, images, dict(masks=masks), codes,
+                                masks / 255, whole)
+        objects = generator(images, masks=masks, codes=codes)
+        background = generator(
+            images[whole], masks=masks[whole], codes=torch.zeros(2).long())
+    inside = masks[0, 0] > 0
+    assert torch.allclose(joined[1], objects[1], atol=1e-6)
+    for row, index in ((0, 0), (2, 1)):
+        assert torch.allclose(
+            joined[row][:, inside], objects[row][:, inside], atol=1e-6)
+        assert torch.allclose(
+            joined[row][:, ~inside], background[index][:, ~inside], atol=1e-6)
+    # Without codes, or without masks to join along: one plain call.
+    assert torch.equal(
+        generate_noise(generator, images, dict(masks=masks), codes),
+        generator(images, masks=masks, codes=codes))
+    plain = micro_generator().eval()
+    assert torch.equal(
+        generate_noise(plain, images, dict(masks=masks)),
+        plain(images, masks=masks))

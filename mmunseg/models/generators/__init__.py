@@ -1,4 +1,5 @@
+from .base import NoiseGenerator
 from .noise_head import UnSegNoiseHead
 from .sam_noise_generator import SAMNoiseGenerator
 
-__all__ = ['SAMNoiseGenerator', 'UnSegNoiseHead']
+__all__ = ['NoiseGenerator', 'SAMNoiseGenerator', 'UnSegNoiseHead']

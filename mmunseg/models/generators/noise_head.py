@@ -1,7 +1,10 @@
+from typing import Optional
+
 import torch
 import torch.nn as nn
 from segment_anything.modeling.common import LayerNorm2d
 from segment_anything.modeling.mask_decoder import MLP
+from torch import Tensor
 
 from mmunseg.registry import MODELS
 
@@ -125,7 +128,7 @@ class UnSegNoiseHead(nn.Module):
                                                      transformer_dim)
         self.init_weights()
 
-    def init_weights(self):
+    def init_weights(self) -> None:
         """Xavier-uniform on the noise tokens and every (transposed) conv;
         a code book keeps the draw of its construction."""
         if not self.image_features:
@@ -135,7 +138,7 @@ class UnSegNoiseHead(nn.Module):
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.xavier_uniform_(module.weight)
 
-    def select_token_outputs(self, token_outputs):
+    def select_token_outputs(self, token_outputs: Tensor) -> Tensor:
         """Pick the outputs the hypernetworks read, (B, num_noise, C)."""
         start = self.num_sam_tokens
         if self.token_slice == 'official':
@@ -143,7 +146,7 @@ class UnSegNoiseHead(nn.Module):
         return token_outputs[:, start:start + self.num_noise_tokens]
 
     @torch.no_grad()
-    def init_gratings(self):
+    def init_gratings(self) -> None:
         """Oriented gratings in the bank, one grating and colour per code.
 
         Grating ``j`` has ``2 + 2 * (j // 4)`` cycles per period along one
@@ -171,18 +174,18 @@ class UnSegNoiseHead(nn.Module):
                 mix[code, channel, code % channels] = 3. * signs[channel % 3]
         self.noise_code_mix.copy_(mix)
 
-    def tiled_texture(self, height, width):
+    def tiled_texture(self, height: int, width: int) -> Tensor:
         """The texture bank repeated over a (C/8, height, width) map."""
         period = self.texture_period
         reps = (-(-height // period), -(-width // period))
         return self.noise_texture.repeat(1, *reps)[:, :height, :width]
 
     def forward(self,
-                token_outputs,
-                mask_feature,
-                image_embedding,
-                vit_feature,
-                codes=None):
+                token_outputs: Tensor,
+                mask_feature: Tensor,
+                image_embedding: Tensor,
+                vit_feature: Tensor,
+                codes: Optional[Tensor] = None) -> Tensor:
         """Predict the unit-range noise.
 
         Args:
@@ -206,7 +209,7 @@ class UnSegNoiseHead(nn.Module):
             fused = fused + self.tiled_texture(*fused.shape[-2:])
         return self.mix(self.select_token_outputs(token_outputs), fused, codes)
 
-    def code_book(self, codes, size):
+    def code_book(self, codes: Tensor, size: int) -> Tensor:
         """The noise of a code book head (``image_features=False``).
 
         Args:
@@ -222,12 +225,13 @@ class UnSegNoiseHead(nn.Module):
             texture.shape[0], -1)
         return torch.tanh(noise).reshape(len(codes), -1, size, size)
 
-    def check_codes(self, codes):
+    def check_codes(self, codes: Tensor) -> None:
         if codes.min() < 0 or codes.max() > self.num_codes:
             raise ValueError(f'codes must be in [0, {self.num_codes}], '
                              f'got {codes.tolist()}')
 
-    def mix(self, tokens, fused, codes):
+    def mix(self, tokens: Tensor, fused: Tensor,
+            codes: Optional[Tensor]) -> Tensor:
         """Hypernetworks of the (coded) tokens times the fused feature.
 
         Args:

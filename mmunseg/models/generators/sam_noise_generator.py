@@ -1,24 +1,27 @@
 import re
+from typing import Optional, Set, Tuple
 
 import torch
-from mmengine.logging import print_log
-from mmengine.model import BaseModule
-from segment_anything.modeling import MaskDecoder
+from segment_anything.modeling import MaskDecoder, Sam
+from torch import Tensor
 
 from mmunseg.registry import MODELS
-from mmunseg.utils import extract_state_dict, load_checkpoint_file
 from ..sam.builder import (build_image_encoder, build_prompt_encoder,
                            build_two_way_transformer, resolve_arch)
 from ..sam.encoder import (IMAGENET_MEAN, IMAGENET_STD, embed_prompts,
                            encode_with_early_feature, normalize)
-from .noise_head import UnSegNoiseHead
+from ..weights import load_parts, read_state_dict
+from .base import NoiseGenerator
 
 SAM_PARTS = ('image_encoder', 'prompt_encoder', 'mask_decoder')
 # The released UnSeg generator keeps its head inside the mask decoder.
 OFFICIAL_HEAD_PREFIX = 'mask_decoder.noise_'
+# A training checkpoint holds the generator under 'generator.' (and
+# 'generator.module.' when saved from a wrapped, distributed model).
+TRAINING_PREFIX = re.compile(r'^generator\.(module\.)?')
 
 
-def official_to_own(key):
+def official_to_own(key: str) -> str:
     """Key of the released generator's head in this package's layout."""
     if key.startswith(OFFICIAL_HEAD_PREFIX):
         return 'noise_head.' + key[len('mask_decoder.'):]
@@ -26,7 +29,7 @@ def official_to_own(key):
 
 
 @MODELS.register_module()
-class SAMNoiseGenerator(BaseModule):
+class SAMNoiseGenerator(NoiseGenerator):
     """The UnSeg noise generator: SAM plus a trainable noise head.
 
     One forward pass maps an image and a prompt of the object to protect to a
@@ -36,43 +39,38 @@ class SAMNoiseGenerator(BaseModule):
     Args:
         arch (str | dict): SAM size, see :func:`resolve_arch`.
         img_size (int): Square input size (1024 for the paper).
-        num_noise_tokens (int): Output channels (3, RGB).
-        token_slice (str): ``'official'`` (default, the released code) or
-            ``'fixed'``; see :class:`UnSegNoiseHead`.
+        noise_head (dict, optional): Config of the noise head,
+            ``dict(type='UnSegNoiseHead')`` by default; its sizes that SAM
+            fixes (``vit_dim``, ``transformer_dim``, ``num_sam_tokens``) are
+            filled in from ``arch``.
         trainable_sam_parts (Sequence[str]): SAM parts trained together with
             the noise head (subset of ``image_encoder``, ``prompt_encoder``,
             ``mask_decoder``). Empty for a pretrained SAM, as in the paper; a
             randomly initialised SAM may be worth training.
         sam_checkpoint (str, optional): SAM weights in the official layout
             (``sam_vit_b_01ec64.pth``), loaded by :meth:`init_weights`.
-        num_codes (int): Object codes of the noise head (0: none, the
-            paper); see :class:`UnSegNoiseHead`.
-        texture_period (int): Texture bank of the noise head (0: none).
-        image_features (bool): The head reads SAM's features (True, the
-            paper) or is a code book of textures (False), see
-            :class:`UnSegNoiseHead`.
-        texture_init (str): How a code book starts (``'random'`` or
-            ``'gratings'``), see :class:`UnSegNoiseHead`.
         dc_free (bool): The noise carries no per-channel mean within a
             region: whoever applies the budget first removes it with
             :func:`mmunseg.models.budget.remove_dc` (so the generator cannot
             express a constant colour cast). False in the paper.
         init_cfg (dict, optional): MMEngine initialisation config.
+        **head_args: Arguments of the noise head given flat
+            (``num_noise_tokens``, ``token_slice``, ``num_codes``,
+            ``texture_period``, ``image_features``, ``texture_init``), as
+            configs and saved checkpoints (whose configs protection reads)
+            did before the head had its own config; they join
+            ``noise_head``.
     """
 
     def __init__(self,
                  arch='vit_b',
                  img_size=1024,
-                 num_noise_tokens=3,
-                 token_slice='official',
+                 noise_head=None,
                  trainable_sam_parts=(),
                  sam_checkpoint=None,
-                 num_codes=0,
-                 texture_period=0,
-                 image_features=True,
-                 texture_init='random',
                  dc_free=False,
-                 init_cfg=None):
+                 init_cfg=None,
+                 **head_args):
         super().__init__(init_cfg=init_cfg)
         unknown = set(trainable_sam_parts) - set(SAM_PARTS)
         if unknown:
@@ -90,43 +88,40 @@ class SAMNoiseGenerator(BaseModule):
             transformer_dim=arch['prompt_embed_dim'],
             transformer=build_two_way_transformer(arch),
             num_multimask_outputs=3)
-        self.noise_head = UnSegNoiseHead(
-            vit_dim=arch['embed_dim'],
-            transformer_dim=arch['prompt_embed_dim'],
-            num_noise_tokens=num_noise_tokens,
-            num_sam_tokens=1 + self.mask_decoder.num_mask_tokens,
-            token_slice=token_slice,
-            num_codes=num_codes,
-            texture_period=texture_period,
-            image_features=image_features,
-            texture_init=texture_init)
+        head_cfg = dict(noise_head or dict(type='UnSegNoiseHead'))
+        both = set(head_cfg) & set(head_args)
+        if both:
+            raise ValueError(f'noise head arguments {sorted(both)} given both '
+                             'flat and in noise_head')
+        head_cfg.update(head_args)
+        head_cfg.setdefault('_scope_', 'mmunseg')
+        head_cfg.setdefault('vit_dim', arch['embed_dim'])
+        head_cfg.setdefault('transformer_dim', arch['prompt_embed_dim'])
+        head_cfg.setdefault('num_sam_tokens',
+                            1 + self.mask_decoder.num_mask_tokens)
+        self.noise_head = MODELS.build(head_cfg)
         self.register_buffer('pixel_mean', IMAGENET_MEAN.clone(), False)
         self.register_buffer('pixel_std', IMAGENET_STD.clone(), False)
         self.freeze_sam()
 
     @property
-    def num_codes(self):
+    def num_codes(self) -> int:
         """Object codes the noise head knows (0: none)."""
         return self.noise_head.num_codes
 
-    @property
-    def noise_size(self):
-        """Side of the square noise map: a quarter of the input."""
-        return self.img_size // 4
-
-    def freeze_sam(self):
+    def freeze_sam(self) -> None:
         """Freeze the SAM parts not listed in ``trainable_sam_parts``."""
         for name in SAM_PARTS:
             trainable = name in self.trainable_sam_parts
             for param in getattr(self, name).parameters():
                 param.requires_grad_(trainable)
 
-    def init_weights(self):
+    def init_weights(self) -> None:
         super().init_weights()
         if self.sam_checkpoint is not None:
             self.load_weights(self.sam_checkpoint)
 
-    def load_weights(self, path):
+    def load_weights(self, path: str) -> Set[str]:
         """Load SAM or generator weights from ``path``, by its layout.
 
         Understood layouts: the official SAM file (``image_encoder.*``,
@@ -134,58 +129,39 @@ class SAMNoiseGenerator(BaseModule):
         generator (head under ``mask_decoder.noise_*``), an exported
         generator (``noise_head.*`` and optionally the SAM parts) and an
         MMEngine training checkpoint (everything under ``generator.``).
-        SAM parts present in the file must match exactly: a missing or
-        mis-shaped tensor is an error, never skipped silently.
+        Parts present in the file must match exactly: a missing or
+        mis-shaped tensor is an error, never skipped silently
+        (:func:`mmunseg.models.weights.load_parts`).
 
         Returns:
             set[str]: The top-level parts that were loaded.
         """
-        state = extract_state_dict(load_checkpoint_file(path), path)
-        # A training checkpoint: the generator under 'generator.' (and
-        # 'generator.module.' when saved from a wrapped, distributed model).
-        training = re.compile(r'^generator\.(module\.)?')
-        if any(training.match(key) for key in state):
+        state = read_state_dict(path)
+        if any(TRAINING_PREFIX.match(key) for key in state):
             state = {
-                training.sub('', key): value
-                for key, value in state.items() if training.match(key)
+                TRAINING_PREFIX.sub('', key): value
+                for key, value in state.items() if TRAINING_PREFIX.match(key)
             }
         state = {official_to_own(key): value for key, value in state.items()}
-        parts = {key.split('.', 1)[0] for key in state}
         known = set(SAM_PARTS) | {'noise_head'}
-        if not parts & known:
+        parts = {key.split('.', 1)[0] for key in state} & known
+        if not parts:
             raise ValueError(
                 f'unknown checkpoint layout in {path}: no key starts with '
                 f'{sorted(known)} (or "generator." / "{OFFICIAL_HEAD_PREFIX}")'
                 f'; first keys: {sorted(state)[:5]}')
-        own = self.state_dict()
-        expected = [
-            key for key in own if key.split('.', 1)[0] in parts
-            & known and not key.startswith('pixel_')
-        ]
-        missing = [key for key in expected if key not in state]
-        mismatched = [
-            f'{key}: file {tuple(state[key].shape)} vs model '
-            f'{tuple(own[key].shape)}' for key in expected
-            if key in state and state[key].shape != own[key].shape
-        ]
-        if missing or mismatched:
-            raise ValueError(
-                f'checkpoint {path} does not fit this generator (wrong SAM '
-                f'size or img_size?): {len(missing)} missing keys '
-                f'{missing[:5]}, {len(mismatched)} mismatched shapes '
-                f'{mismatched[:5]}')
-        ignored = sorted(set(state) - set(own))
-        self.load_state_dict({key: state[key]
-                              for key in expected},
-                             strict=False)
-        print_log(
-            f'loaded {sorted(parts & known)} from {path}' +
-            (f'; ignored {len(ignored)} keys such as {ignored[:3]}'
-             if ignored else ''),
-            logger='current')
-        return parts & known
+        load_parts({f'{part}.': getattr(self, part)
+                    for part in sorted(parts)}, state, path)
+        return parts
 
-    def encode_image(self, images):
+    def as_sam(self) -> Sam:
+        """A ``segment_anything`` ``Sam`` sharing this generator's (frozen)
+        SAM parts, for SAM's automatic masks."""
+        # SAM normalises 0..255 images: the ImageNet statistics x 255.
+        return Sam(self.image_encoder, self.prompt_encoder, self.mask_decoder,
+                   [123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
+
+    def encode_image(self, images: Tensor) -> Tuple[Tensor, Tensor]:
         """Encode [0, 1] images; no autograd graph when the encoder is frozen.
 
         Args:
@@ -202,20 +178,17 @@ class SAMNoiseGenerator(BaseModule):
                 normalize(images, self.pixel_mean, self.pixel_std),
                 self.early_index)
 
-    def forward(self, images, points=None, boxes=None, masks=None, codes=None):
-        """Generate unit-range noise for a batch of prompted images.
+    def forward(self,
+                images: Tensor,
+                points: Optional[Tuple[Tensor, Tensor]] = None,
+                boxes: Optional[Tensor] = None,
+                masks: Optional[Tensor] = None,
+                codes: Optional[Tensor] = None) -> Tensor:
+        """Noise in (-1, 1), (B, num_noise_tokens, S/4, S/4), of prompted
+        (B, 3, S, S) images: arguments as in :meth:`NoiseGenerator.forward`.
 
-        Args:
-            images (Tensor): (B, 3, S, S) in [0, 1], zero-padded squares.
-            points (tuple[Tensor, Tensor], optional): Coordinates (B, N, 2)
-                as (x, y) in input pixels and labels (B, N), 1 = object.
-            boxes (Tensor, optional): (B, 4) xyxy in input pixels.
-            masks (Tensor, optional): (B, 1, S/4, S/4) mask prompts, 0 / 255.
-            codes (Tensor, optional): (B, ) int64 object codes, for a head
-                with ``num_codes``.
-
-        Returns:
-            Tensor: Noise in (-1, 1), (B, num_noise_tokens, S/4, S/4).
+        SAM's decoder runs with the noise tokens among its own; the noise
+        head reads their outputs (a code-book head skips SAM altogether).
         """
         if images.shape[-2:] != (self.img_size, self.img_size):
             raise ValueError(f'generator input must be {self.img_size}x'

@@ -1,6 +1,9 @@
+from typing import Dict
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch import Tensor
 
 from mmunseg.registry import MODELS
 
@@ -28,7 +31,7 @@ class PixelCrossEntropyLoss(nn.Module):
         self.class_balanced = class_balanced
         self.loss_weight = loss_weight
 
-    def forward(self, logits, labels):
+    def forward(self, logits: Tensor, labels: Tensor) -> Dict[str, Tensor]:
         """Compute the loss.
 
         Args:

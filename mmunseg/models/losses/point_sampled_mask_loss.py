@@ -1,11 +1,14 @@
+from typing import Dict
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch import Tensor
 
 from mmunseg.registry import MODELS
 
 
-def point_sample(maps, coords):
+def point_sample(maps: Tensor, coords: Tensor) -> Tensor:
     """Bilinearly sample maps at normalised points.
 
     Args:
@@ -19,8 +22,9 @@ def point_sample(maps, coords):
     return F.grid_sample(maps, grid, align_corners=False).squeeze(3)
 
 
-def uncertain_point_coords(logits, num_points, oversample_ratio,
-                           importance_sample_ratio):
+def uncertain_point_coords(logits: Tensor, num_points: int,
+                           oversample_ratio: float,
+                           importance_sample_ratio: float) -> Tensor:
     """PointRend sampling: most uncertain oversampled points plus uniform.
 
     Args:
@@ -69,7 +73,7 @@ class PointSampledMaskLoss(nn.Module):
         self.loss_bce_weight = loss_bce_weight
         self.loss_dice_weight = loss_dice_weight
 
-    def forward(self, logits, targets):
+    def forward(self, logits: Tensor, targets: Tensor) -> Dict[str, Tensor]:
         """Compute the losses.
 
         Args:

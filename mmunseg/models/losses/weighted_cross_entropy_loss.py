@@ -1,6 +1,9 @@
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch import Tensor
 
 from mmunseg.registry import MODELS
 
@@ -36,11 +39,11 @@ class WeightedCrossEntropyLoss(nn.Module):
         self._loss_name = loss_name
 
     def forward(self,
-                cls_score,
-                label,
-                weight=None,
-                ignore_index=255,
-                **kwargs):
+                cls_score: Tensor,
+                label: Tensor,
+                weight: Optional[Tensor] = None,
+                ignore_index: int = 255,
+                **kwargs) -> Tensor:
         """Weighted mean cross-entropy over the pixels that are labelled.
 
         Args:
@@ -65,5 +68,5 @@ class WeightedCrossEntropyLoss(nn.Module):
             ignore_index=ignore_index)
 
     @property
-    def loss_name(self):
+    def loss_name(self) -> str:
         return self._loss_name

@@ -9,6 +9,7 @@ for example ``dict(base='tiny', embed_dim=128)``.
 """
 import copy
 from functools import partial
+from typing import Union
 
 import torch.nn as nn
 from segment_anything.modeling import (ImageEncoderViT, PromptEncoder,
@@ -66,7 +67,7 @@ SAM_ARCHS = {
 PATCH_SIZE = 16
 
 
-def resolve_arch(arch):
+def resolve_arch(arch: Union[str, dict]) -> dict:
     """Return the full architecture dict of a size name or override dict.
 
     Args:
@@ -90,7 +91,7 @@ def resolve_arch(arch):
     return resolved
 
 
-def build_image_encoder(arch, img_size):
+def build_image_encoder(arch: dict, img_size: int) -> ImageEncoderViT:
     """SAM's ViT image encoder at ``img_size`` (a multiple of 16).
 
     Returns:
@@ -115,7 +116,7 @@ def build_image_encoder(arch, img_size):
         out_chans=arch['prompt_embed_dim'])
 
 
-def build_prompt_encoder(arch, img_size):
+def build_prompt_encoder(arch: dict, img_size: int) -> PromptEncoder:
     """SAM's prompt encoder for an ``img_size`` input frame."""
     embedding_size = img_size // PATCH_SIZE
     return PromptEncoder(
@@ -125,7 +126,7 @@ def build_prompt_encoder(arch, img_size):
         mask_in_chans=arch['mask_in_chans'])
 
 
-def build_two_way_transformer(arch):
+def build_two_way_transformer(arch: dict) -> TwoWayTransformer:
     """SAM's two-way transformer of the mask decoder."""
     return TwoWayTransformer(
         depth=2,

@@ -1,7 +1,12 @@
+from typing import Optional, Tuple
+
 import torch
+from segment_anything.modeling import ImageEncoderViT, PromptEncoder
+from torch import Tensor
 
 
-def encode_with_early_feature(image_encoder, images, early_index):
+def encode_with_early_feature(image_encoder: ImageEncoderViT, images: Tensor,
+                              early_index: int) -> Tuple[Tensor, Tensor]:
     """Run SAM's ViT and also return one intermediate block's output.
 
     Args:
@@ -25,7 +30,7 @@ def encode_with_early_feature(image_encoder, images, early_index):
     return embedding, early.permute(0, 3, 1, 2)
 
 
-def normalize(images, mean, std):
+def normalize(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
     """ImageNet normalisation of [0, 1] images, (B, 3, H, W)."""
     return (images - mean) / std
 
@@ -34,7 +39,11 @@ IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-def embed_prompts(prompt_encoder, batch, points=None, boxes=None, masks=None):
+def embed_prompts(prompt_encoder: PromptEncoder,
+                  batch: int,
+                  points: Optional[Tuple[Tensor, Tensor]] = None,
+                  boxes: Optional[Tensor] = None,
+                  masks: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """SAM prompt embeddings broadcast to ``batch`` images.
 
     SAM's prompt encoder returns a batch of one when no prompt is given; the

@@ -1,4 +1,7 @@
+from typing import Optional, Tuple
+
 from mmengine.model import BaseModule
+from torch import Tensor
 
 from mmunseg.registry import MODELS
 from ..sam.encoder import IMAGENET_MEAN, IMAGENET_STD, normalize
@@ -37,11 +40,15 @@ class MMSegSurrogate(BaseModule):
         self.register_buffer('pixel_std', IMAGENET_STD.clone(), False)
 
     @property
-    def mask_prompt_size(self):
+    def mask_prompt_size(self) -> int:
         """Side of the (unused) mask prompt, as for the SAM surrogate."""
         return self.img_size // 4
 
-    def forward(self, images, points=None, boxes=None, masks=None):
+    def forward(self,
+                images: Tensor,
+                points: Optional[Tuple[Tensor, Tensor]] = None,
+                boxes: Optional[Tensor] = None,
+                masks: Optional[Tensor] = None) -> Tensor:
         """Segment the images; prompts are accepted and ignored.
 
         Args:

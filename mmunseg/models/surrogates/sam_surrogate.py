@@ -1,11 +1,13 @@
-from mmengine.logging import print_log
+from typing import Optional, Tuple
+
 from mmengine.model import BaseModule
+from torch import Tensor
 
 from mmunseg.registry import MODELS
-from mmunseg.utils import extract_state_dict, load_checkpoint_file
 from ..sam.builder import (build_image_encoder, build_prompt_encoder,
                            build_two_way_transformer, resolve_arch)
 from ..sam.encoder import IMAGENET_MEAN, IMAGENET_STD, embed_prompts, normalize
+from ..weights import load_parts, read_state_dict
 from .scratch_mask_decoder import ScratchMaskDecoder
 
 
@@ -42,42 +44,35 @@ class SAMSurrogate(BaseModule):
         self.register_buffer('pixel_std', IMAGENET_STD.clone(), False)
 
     @property
-    def mask_prompt_size(self):
+    def mask_prompt_size(self) -> int:
         """Side of the mask prompt: 4x the image embedding."""
         return self.img_size // 4
 
-    def init_weights(self):
+    def init_weights(self) -> None:
         super().init_weights()
         if self.encoder_checkpoint is not None:
             self.load_encoder(self.encoder_checkpoint)
 
-    def load_encoder(self, path):
-        """Load image-encoder weights; shape mismatches are errors."""
-        state = extract_state_dict(load_checkpoint_file(path), path)
-        prefix = 'image_encoder.'
-        if any(key.startswith(prefix) for key in state):
-            state = {
-                key[len(prefix):]: value
-                for key, value in state.items() if key.startswith(prefix)
-            }
-        own = self.image_encoder.state_dict()
-        mismatched = [
-            f'{key}: {tuple(value.shape)} vs {tuple(own[key].shape)}'
-            for key, value in state.items()
-            if key in own and value.shape != own[key].shape
-        ]
-        if mismatched:
-            raise ValueError(f'encoder checkpoint {path} does not fit the '
-                             f'surrogate: {mismatched[:5]}')
-        result = self.image_encoder.load_state_dict(state, strict=False)
-        print_log(
-            f'surrogate encoder from {path}: '
-            f'{len(result.missing_keys)} keys missing (kept at init, e.g. '
-            f'{result.missing_keys[:3]}), {len(result.unexpected_keys)} '
-            f'unexpected (ignored, e.g. {result.unexpected_keys[:3]})',
-            logger='current')
+    def load_encoder(self, path: str) -> None:
+        """Load image-encoder weights, under ``image_encoder.`` or bare.
 
-    def forward(self, images, points=None, boxes=None, masks=None):
+        Tensors the file lacks keep their initialisation (reported); shape
+        mismatches are errors.
+        """
+        state = read_state_dict(path)
+        prefix = 'image_encoder.'
+        if not any(key.startswith(prefix) for key in state):
+            prefix = ''
+        load_parts({prefix: self.image_encoder},
+                   state,
+                   path,
+                   allow_missing=True)
+
+    def forward(self,
+                images: Tensor,
+                points: Optional[Tuple[Tensor, Tensor]] = None,
+                boxes: Optional[Tensor] = None,
+                masks: Optional[Tensor] = None) -> Tensor:
         """Segment the prompted object.
 
         Args:

@@ -2,6 +2,7 @@ import torch
 import torch.nn as nn
 from segment_anything.modeling.common import LayerNorm2d
 from segment_anything.modeling.mask_decoder import MLP
+from torch import Tensor
 
 
 class ScratchMaskDecoder(nn.Module):
@@ -31,7 +32,8 @@ class ScratchMaskDecoder(nn.Module):
             MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3)
             for _ in range(num_mask_tokens))
 
-    def forward(self, image_embedding, image_pe, sparse, dense):
+    def forward(self, image_embedding: Tensor, image_pe: Tensor,
+                sparse: Tensor, dense: Tensor) -> Tensor:
         """Predict the first mask's logits.
 
         Args:

@@ -3,7 +3,7 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 
 from mmunseg.models.sam.builder import build_image_encoder, resolve_arch
-from .sam_weights import load_sam_part
+from mmunseg.models.weights import load_parts, read_state_dict
 
 
 @MODELS.register_module()
@@ -57,8 +57,8 @@ class SAMImageEncoder(BaseModule):
     def init_weights(self):
         super().init_weights()
         if self.checkpoint is not None:
-            load_sam_part(self.image_encoder, self.checkpoint,
-                          'image_encoder.')
+            load_parts({'image_encoder.': self.image_encoder},
+                       read_state_dict(self.checkpoint), self.checkpoint)
 
     def train(self, mode=True):
         super().train(mode)

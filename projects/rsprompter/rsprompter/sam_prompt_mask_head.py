@@ -11,7 +11,7 @@ from segment_anything.modeling import MaskDecoder
 from mmunseg.models.sam.builder import (PATCH_SIZE, build_prompt_encoder,
                                         build_two_way_transformer,
                                         resolve_arch)
-from .sam_weights import load_sam_part
+from mmunseg.models.weights import load_parts, read_state_dict
 
 # Masks pasted to the image per chunk of instances, to bound memory.
 PASTE_CHUNK = 16
@@ -98,9 +98,11 @@ class SAMPromptMaskHead(BaseModule):
     def init_weights(self):
         super().init_weights()
         if self.checkpoint is not None:
-            load_sam_part(self.prompt_encoder, self.checkpoint,
-                          'prompt_encoder.')
-            load_sam_part(self.mask_decoder, self.checkpoint, 'mask_decoder.')
+            load_parts(
+                {
+                    'prompt_encoder.': self.prompt_encoder,
+                    'mask_decoder.': self.mask_decoder
+                }, read_state_dict(self.checkpoint), self.checkpoint)
 
     def prompts(self, roi_feats, rois, image_pe):
         """Sparse prompt embeddings of the RoIs.
