@@ -36,9 +36,9 @@ from mmengine.config import Config, DictAction
 from mmunseg.defenses import DEFENSE_NAMES
 from mmunseg.evaluation import method_comparison as comparison
 from mmunseg.evaluation.protection_eval import primary_metric
-from mmunseg.protect.image_io import write_bytes_atomic
 from mmunseg.protect.options import BUDGET_RULE, format_budget, parse_budget
 from mmunseg.utils import register_all_modules
+from mmunseg.utils.atomic_files import write_bytes_atomic
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LABELS = {

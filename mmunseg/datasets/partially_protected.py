@@ -6,10 +6,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmunseg.registry import DATASETS
-from ..protect.manifest import load_manifest
-
-#: Manifest statuses whose output file is a complete image.
-WRITTEN = ('protected', 'copied_empty_mask')
+from .protected_copy import MANIFEST_FILE, WRITTEN, load_manifest
 
 
 def in_own_scope(dataset_cfg):
@@ -93,7 +90,7 @@ class PartiallyProtectedDataset:
         return self.dataset.metainfo
 
     def _protected_files(self):
-        manifest = osp.join(self.protected_root, 'manifest.jsonl')
+        manifest = osp.join(self.protected_root, MANIFEST_FILE)
         if not osp.isfile(manifest):
             raise FileNotFoundError(
                 f'{manifest}: no manifest; is {self.protected_root} an output '

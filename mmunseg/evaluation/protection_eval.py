@@ -23,7 +23,7 @@ from mmengine.runner import Runner
 from mmunseg.engine.hooks import ensure_safe_resume
 from mmunseg.registry import RUNNERS
 from mmunseg.utils import setup_cpu_distributed
-from ..protect.image_io import write_bytes_atomic
+from mmunseg.utils.atomic_files import write_bytes_atomic
 
 #: Evaluators whose per-class output the report reads.
 SEG_METRICS = ('IoUMetric', 'mmseg.IoUMetric')

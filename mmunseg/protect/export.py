@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 from mmengine.config import Config
 
-from .image_io import (copy_file_atomic, mirrored_path, read_image,
-                       write_bytes_atomic)
+from mmunseg.utils.atomic_files import copy_file_atomic, write_bytes_atomic
+from .image_io import mirrored_path, read_image
 from .safe_config import parse_config_text
 
 
