@@ -6,6 +6,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmunseg.registry import DATASETS
+from mmunseg.utils.dataset_configs import dataset_scope
 from .protected_copy import MANIFEST_FILE, WRITTEN, load_manifest
 
 
@@ -13,15 +14,9 @@ def in_own_scope(dataset_cfg):
     """Build ``mmseg.X`` / ``mmdet.X`` (or a wrapper of them) in that
     scope, pipelines included: their transforms have no prefix."""
     dataset_cfg = dict(dataset_cfg)
-    node = dataset_cfg
-    while '_scope_' not in dataset_cfg:
-        scope, dot, _ = str(node.get('type', '')).partition('.')
-        if dot:
-            dataset_cfg['_scope_'] = scope
-        elif node.get('dataset') or node.get('datasets'):
-            node = node.get('dataset') or node['datasets'][0]
-            continue
-        break
+    scope = dataset_scope(dataset_cfg)
+    if scope and '_scope_' not in dataset_cfg:
+        dataset_cfg['_scope_'] = scope
     return dataset_cfg
 
 
