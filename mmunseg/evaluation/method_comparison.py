@@ -30,7 +30,7 @@ from mmengine.config import Config
 
 from ..protect.dataset_copy import protect_dataset
 from ..protect.manifest import exit_status
-from .protection_eval import (RunSpec, class_label, mean_std, run_victim,
+from .protection_eval import (RunSpec, aggregate, class_label, run_victim,
                               victim_config)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -250,17 +250,13 @@ def comparison_table(runs, metric):
     groups = {}
     for run in runs:
         groups.setdefault(run['training'].name, []).append(run)
-    clean, _ = mean_std(
-        [r['result']['metrics'].get(metric) for r in groups.get('clean', [])])
+    stats = aggregate(
+        {
+            name: [run['result'] for run in members]
+            for name, members in groups.items()
+        }, metric)
     rows = []
     for name, members in groups.items():
-        mean, std = mean_std(
-            [r['result']['metrics'].get(metric) for r in members])
-        per_class = {}
-        for run in members:
-            for key, value in run['result']['metrics'].items():
-                if key.startswith('IoU.') or key.endswith('_precision'):
-                    per_class.setdefault(class_label(key), []).append(value)
         training = members[0]['training']
         rows.append(
             dict(
@@ -268,13 +264,12 @@ def comparison_table(runs, metric):
                 method=training.method,
                 defense=training.defense,
                 seeds=[r['seed'] for r in members],
-                mean=mean,
-                std=std,
-                ratio_to_clean=mean /
-                clean if mean is not None and clean else None,
+                mean=stats[name]['mean'],
+                std=stats[name]['std'],
+                ratio_to_clean=stats[name]['ratio_to_clean'],
                 per_class={
-                    k: mean_std(v)[0]
-                    for k, v in per_class.items()
+                    class_label(key): value
+                    for key, value in stats[name]['per_class'].items()
                 }))
     return rows
 
