@@ -1,6 +1,7 @@
 from .baselines import (AutoregressiveNoise, ConvolutionNoise,
                         ErrorMinimizingNoise, SyntheticNoise)
 from .controls import ConstantShift
+from .dataset_copy import ProtectError, protect_dataset
 from .export import (copy_annotations, protection_panel, write_config_override,
                      write_panels)
 from .image_io import ImageReadError, ensure_outside, mirrored_path, read_image
@@ -23,5 +24,6 @@ __all__ = [
     'shard', 'BudgetViolation', 'check_budget', 'psnr', 'ssim', 'DatasetSplit',
     'ProtectItem', 'background_class_ids', 'load_split', 'AutoregressiveNoise',
     'ConvolutionNoise', 'ErrorMinimizingNoise', 'SyntheticNoise',
-    'ConstantShift', 'GenerateUnlearnableNoise'
+    'ConstantShift', 'GenerateUnlearnableNoise', 'ProtectError',
+    'protect_dataset'
 ]
