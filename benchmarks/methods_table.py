@@ -1,12 +1,13 @@
 """Every protection on one dataset and victim, in one table.
 
 Protects the training split with each method at the same budget (through
-``tools/protect.py``), trains the victim on clean data and on each copy
-with the same recipe and seed(s), evaluates on the clean validation split
-and prints the paper-style table (Tables 1-3): the metric, its ratio to
-clean, the budget each copy achieved, PSNR and generation seconds per
-image. ``--defenses`` adds the robustness table (Table 4): the victim
-trained on the ``--defended`` method's copy under each defense.
+``protect_dataset``, the call behind ``tools/protect.py``), trains the
+victim on clean data and on each copy with the same recipe and seed(s),
+evaluates on the clean validation split and prints the paper-style table
+(Tables 1-3): the metric, its ratio to clean, the budget each copy
+achieved, PSNR and generation seconds per image. ``--defenses`` adds the
+robustness table (Table 4): the victim trained on the ``--defended``
+method's copy under each defense.
 
     python benchmarks/methods_table.py [--dataset CONFIG] [--victim CONFIG]
         [--methods uniform synper ar cuda em unseg] [--generator CKPT]
@@ -36,9 +37,9 @@ from mmengine.config import Config, DictAction
 from mmunseg.defenses import DEFENSE_NAMES
 from mmunseg.evaluation import method_comparison as comparison
 from mmunseg.evaluation.protection_eval import primary_metric
-from mmunseg.protect.image_io import write_bytes_atomic
 from mmunseg.protect.options import BUDGET_RULE, format_budget, parse_budget
 from mmunseg.utils import register_all_modules
+from mmunseg.utils.atomic_files import write_bytes_atomic
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LABELS = {

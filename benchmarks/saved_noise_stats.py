@@ -15,7 +15,8 @@ import sys
 
 import numpy as np
 
-from mmunseg.protect.image_io import read_image, write_bytes_atomic
+from mmunseg.protect.image_io import read_image
+from mmunseg.utils.atomic_files import write_bytes_atomic
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -24,8 +24,11 @@ and output.
 ``--method-options`` go to the method's constructor, for example
 ``precision=bf16 compile=True`` for the generator or ``steps=10 rounds=2``
 for EM; the command line's ``--seed``, ``--device``, budgets and the
-dataset's number of classes fill the constructor arguments of those names
-that the options leave unset.
+dataset's number of classes fill the constructor arguments the method
+declares (``NoiseMethod.run_values``) that the options leave unset.
+
+The work is :func:`mmunseg.protect.dataset_copy.protect_dataset`; this file
+only reads the command line.
 
 ``--workers`` processes decode, quantise, verify, encode and write the
 images while the method makes the noise of the next batch in the main
@@ -38,52 +41,21 @@ and the image's name, so a resumed, re-batched or sharded run writes the
 same bytes.
 """
 import argparse
-import inspect
-import json
 import os
-import os.path as osp
 import sys
-import warnings
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
-from mmunseg.protect import (PROMPT_MODES, Protector, UnSegGenerator,
-                             background_class_ids, copy_annotations,
-                             ensure_outside, load_manifest, load_split,
-                             manifest_shard_path, merge_manifests, shard,
-                             summarize, summary_line, write_config_override,
-                             write_panels)
-from mmunseg.protect.image_io import write_bytes_atomic
+from mmunseg.protect import PROMPT_MODES
+from mmunseg.protect.dataset_copy import BUDGETS, ProtectError, protect_dataset
 from mmunseg.protect.manifest import (EXIT_FAILED, EXIT_FAILED_AND_OVER_BUDGET,
                                       EXIT_OVER_BUDGET, exit_status)
-from mmunseg.protect.memory import available_memory, format_size
-from mmunseg.protect.options import (BUDGET_RULE, format_budget, int_in,
-                                     parse_budget, parse_device, parse_size)
-from mmunseg.protect.protector import previous_records
-from mmunseg.protect.settings import (OutDirError, check_out_dir, file_sha256,
-                                      write_settings)
+from mmunseg.protect.options import (BUDGET_RULE, int_in, parse_budget,
+                                     parse_device, parse_size)
 from mmunseg.registry import NOISE_METHODS
 from mmunseg.utils import register_all_modules
-
-# Object / background budgets of the paper, in [0, 1] units.
-BUDGETS = {
-    'paper': (8 / 255, 2 / 255),
-    'medical': (4 / 255, 1 / 255),
-    'train': (1 / 255, 0.25 / 255),
-}
-
-# Short names of the registered noise methods.
-METHOD_ALIASES = {
-    'unseg': 'UnSegGenerator',
-    'uniform': 'UniformNoise',
-    'em': 'ErrorMinimizingNoise',
-    'synper': 'SyntheticNoise',
-    'ar': 'AutoregressiveNoise',
-    'cuda': 'ConvolutionNoise',
-    'shift': 'ConstantShift',
-}
 
 EPILOG = f"""budgets: {BUDGET_RULE}.
 
@@ -121,7 +93,10 @@ def build_parser():
         'have them)')
     parser.add_argument(
         '--method',
-        choices=sorted(METHOD_ALIASES) + sorted(NOISE_METHODS.module_dict),
+        # Short names (lower case) first, then class names.
+        choices=sorted(
+            NOISE_METHODS.module_dict,
+            key=lambda name: (name[:1].isupper(), name)),
         default='unseg',
         metavar='METHOD',
         help='the UnSeg generator (unseg), or a registered noise method: '
@@ -274,256 +249,53 @@ def init_distributed(launcher):
     return dist.get_rank(), dist.get_world_size()
 
 
-def build_method(args, defaults):
-    """The noise method of ``--method`` with its ``--method-options``.
-
-    Args:
-        args (argparse.Namespace): The command line.
-        defaults (dict): Values (from the command line and the dataset) for
-            the constructor arguments of these names that the options leave
-            unset; None values are skipped.
-
-    Returns:
-        tuple[NoiseMethod, str, dict]: The method, its registered name and
-        the options it was built with.
-    """
-    name = METHOD_ALIASES.get(args.method, args.method)
-    options = dict(args.method_options)
-    accepted = inspect.signature(NOISE_METHODS.get(name)).parameters
-    for key, value in defaults.items():
-        if key in accepted and value is not None:
-            options.setdefault(key, value)
-    try:
-        if name != 'UnSegGenerator':
-            if args.checkpoint is not None:
-                warnings.warn(f'--method {args.method} uses no generator: '
-                              f'{args.checkpoint} is ignored')
-            return NOISE_METHODS.build(dict(type=name,
-                                            **options)), name, options
-        if args.checkpoint is None:
-            raise SystemExit('protect.py: the unseg method needs '
-                             'GENERATOR_CKPT')
-        if args.generator_config:
-            options.setdefault(
-                'generator_cfg',
-                Config.fromfile(
-                    args.generator_config).model.generator.to_dict())
-        options.setdefault('antialias', not args.no_antialias)
-        return UnSegGenerator(args.checkpoint, **options), name, options
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise SystemExit(f'protect.py: --method {args.method} with options '
-                         f'{options}: {error}')
-
-
-def copy_settings(args, name, options, eps_object, eps_background,
-                  background_ids):
-    """What makes the copy's bytes: recorded by the first run, compared by
-    every resumed one. The method's options include its defaults (an option
-    given explicitly at its default value is the same setting). The batch
-    size, process count, worker count and memory limit are not settings
-    (they do not change the output); the device's type is, for methods
-    that run a network on it."""
-    parameters = inspect.signature(NOISE_METHODS.get(name)).parameters
-    options = dict(
-        {
-            key: parameter.default
-            for key, parameter in parameters.items()
-            if parameter.default is not inspect.Parameter.empty
-        }, **options)
-    if options.get('device') is not None:
-        options['device'] = torch.device(options['device']).type
-    return dict(
-        method=name,
-        method_options=options,
-        checkpoint_sha256=file_sha256(args.checkpoint)
-        if name == 'UnSegGenerator' else None,
-        eps_object=eps_object,
-        eps_background=eps_background,
-        prompt=args.prompt,
-        format=args.format,
-        jpeg_quality=args.jpeg_quality if args.format == 'jpg' else None,
-        ignore_index=args.ignore_index,
-        background_ids=list(background_ids),
-        save_noise=args.save_noise,
-        dataset_config=osp.abspath(args.config))
-
-
-def automatic_objects(method):
-    """SAM's automatic masks over the generator's own (frozen) SAM."""
-    from segment_anything import SamAutomaticMaskGenerator
-    from segment_anything.modeling import Sam
-    generator = method.generator
-    sam = Sam(generator.image_encoder, generator.prompt_encoder,
-              generator.mask_decoder, [123.675, 116.28, 103.53],
-              [58.395, 57.12, 57.375]).eval()
-    amg = SamAutomaticMaskGenerator(sam, points_per_side=16)
-
-    def objects(image):
-        with torch.no_grad():
-            masks = amg.generate(image)
-        return {f'auto_{i}': m['segmentation'] for i, m in enumerate(masks)}
-
-    return objects
-
-
 def main(argv=None):
     """Protect the dataset; returns the exit status (see ``--help``)."""
+    register_all_modules(init_default_scope_to_mmunseg=False)
     parser = build_parser()
     args = parser.parse_args(argv)
-    register_all_modules(init_default_scope_to_mmunseg=False)
-    rank, world_size = init_distributed(args.launcher)
+    rank, _ = init_distributed(args.launcher)
     eps_object, eps_background = BUDGETS[args.budget]
-    eps_object = args.eps_object if args.eps_object is not None \
-        else eps_object
-    eps_background = args.eps_background \
-        if args.eps_background is not None else eps_background
-    if args.format == 'jpg' and rank == 0:
-        warnings.warn('JPEG output re-compresses the protected images: it '
-                      'weakens the protection (the paper\'s JPEG defense) '
-                      'and the L-inf bound is no longer guaranteed. Use '
-                      'PNG unless you must.')
-
-    cfg = Config.fromfile(args.config)
-    check_splits(parser, cfg, args.splits)
-    splits = [s for name in args.splits for s in load_split(cfg, name)]
-    if args.limit is not None:
-        for split in splits:
-            split.items = split.items[:args.limit]
-    out_dir = osp.abspath(args.out_dir)
-    ensure_outside(out_dir, [split.root for split in splits])
-    items = [item for split in splits for item in split.items]
-    classes = cfg.get('metainfo', {}).get('classes') or \
-        splits[0].dataset_cfg.get('metainfo', {}).get('classes')
-    background_ids = args.background_classes \
-        if args.background_classes is not None \
-        else background_class_ids(classes)
-
-    method, name, options = build_method(
-        args,
-        dict(
-            seed=args.seed,
-            device=args.device,
-            eps_object=eps_object,
-            eps_background=eps_background,
-            num_classes=len(classes) if classes else None))
-    if args.prompt == 'everything' and not isinstance(method, UnSegGenerator):
-        raise SystemExit('protect.py: --prompt everything uses SAM\'s '
-                         'automatic masks of the unseg method')
-    if getattr(method, 'needs_labels',
-               False) and args.prompt in ('per-class', 'per-instance'):
-        raise SystemExit(f'protect.py: --method {args.method} keys its '
-                         'noise on the class of each pixel; use --prompt '
-                         'union (or box / points)')
-    settings = copy_settings(args, name, options, eps_object, eps_background,
-                             background_ids)
+    check_splits(parser, Config.fromfile(args.config), args.splits)
     try:
-        resuming = check_out_dir(out_dir, settings, args.resume)
-    except OutDirError as error:
+        summary = protect_dataset(
+            args.config,
+            args.method,
+            args.out_dir,
+            checkpoint=args.checkpoint,
+            method_options=args.method_options,
+            splits=args.splits,
+            prompt=args.prompt,
+            eps_object=eps_object
+            if args.eps_object is None else args.eps_object,
+            eps_background=eps_background
+            if args.eps_background is None else args.eps_background,
+            background_classes=args.background_classes,
+            ignore_index=args.ignore_index,
+            fmt=args.format,
+            jpeg_quality=args.jpeg_quality,
+            batch_size=args.batch_size,
+            device=args.device,
+            antialias=not args.no_antialias,
+            generator_config=args.generator_config,
+            limit=args.limit,
+            seed=args.seed,
+            resume=args.resume,
+            max_memory=args.max_memory,
+            workers=args.workers,
+            save_noise=args.save_noise,
+            vis=args.vis)
+    except ProtectError as error:
         raise SystemExit(f'protect.py: {error}')
-    if not method.order_independent and (resuming or world_size > 1):
-        raise SystemExit(
-            f'protect.py: --method {args.method} with these options learns '
-            'across images in order, so a resumed or sharded run would not '
-            'give the bytes of one run; protect from the start, in one '
-            'process')
-    max_memory = args.max_memory
-    if max_memory is None:
-        available = available_memory()
-        local_processes = int(os.environ.get('LOCAL_WORLD_SIZE', 1))
-        max_memory = available // local_processes if available else None
-    protector = Protector(
-        method,
-        out_dir,
-        eps_object,
-        eps_background,
-        prompt_mode=args.prompt,
-        fmt=args.format,
-        jpeg_quality=args.jpeg_quality,
-        batch_size=args.batch_size,
-        ignore_index=args.ignore_index,
-        background_ids=background_ids,
-        automatic_objects=automatic_objects(method)
-        if args.prompt == 'everything' else None,
-        resume=args.resume,
-        save_noise=args.save_noise,
-        max_memory=max_memory,
-        workers=args.workers)
-    outputs = [protector.output_file(item) for item in items]
-    if len(set(outputs)) != len(outputs):
-        raise SystemExit('protect.py: two source images map to the same '
-                         'output file (same name, different suffix)')
-    # Every rank has checked the folder before the first write to it.
-    if world_size > 1:
-        dist.barrier()
-    if rank == 0:
-        write_settings(out_dir, settings)
-    if world_size > 1:
-        dist.barrier()
-    done = previous_records(out_dir)
-    if rank == 0:
-        limit = 'no memory limit' if max_memory is None \
-            else f'memory limit {format_size(max_memory)} per process'
-        print(f'protecting {len(items)} images of {args.splits} with '
-              f'{args.method} ({args.prompt} prompt), eps object '
-              f'{format_budget(eps_object)}, background '
-              f'{format_budget(eps_background)}, {limit}, '
-              f'{protector.workers} workers -> {out_dir}')
-    protector.run(
-        shard(items, rank, world_size),
-        manifest_shard_path(out_dir, rank),
-        done=done,
-        show_progress=rank == 0)
-    if world_size > 1:
-        dist.barrier()
     if rank != 0:
         return 0
-
-    shard_dir = osp.dirname(manifest_shard_path(out_dir, 0))
-    manifest = osp.join(out_dir, 'manifest.jsonl')
-    merge_manifests(
-        ([manifest] if osp.isfile(manifest) else []) +
-        sorted(osp.join(shard_dir, n)
-               for n in os.listdir(shard_dir)), manifest)
-    for name in os.listdir(shard_dir):
-        os.remove(osp.join(shard_dir, name))
-    records = load_manifest(manifest)
-    for split in splits:
-        copy_annotations(split, out_dir, args.format)
-    config_path = write_config_override(args.config, splits, out_dir,
-                                        args.format)
-    summary = summarize(records, eps_object, eps_background)
-    summary.update(
-        method=args.method,
-        method_options=args.method_options,
-        prompt=args.prompt,
-        splits=args.splits,
-        format=args.format,
-        source_config=osp.abspath(args.config),
-        dataset_config=config_path)
-    write_bytes_atomic(
-        osp.join(out_dir, 'summary.json'),
-        json.dumps(summary, indent=2).encode())
-    if args.vis:
-        by_file = {
-            osp.relpath(protector.output_file(item), out_dir): item
-            for item in items
-        }
-        write_panels(
-            sorted(records.values(), key=lambda r: r['file']), by_file,
-            out_dir, osp.join(out_dir, 'vis'), args.vis,
-            dict(
-                ignore_index=args.ignore_index, background_ids=background_ids))
-    failed = [r for r in records.values() if r['status'] == 'failed']
-    for record in failed[:10]:
-        print(f'failed {record["source"]}: {record["error"]}')
-    for file in summary['over_budget'][:10]:
-        print(f'over budget: {osp.join(out_dir, file)}')
-    print(summary_line(summary))
-    print(f'dataset config of the protected copy: {config_path}')
     status = exit_status(summary)
     if status:
+        manifest = os.path.join(
+            os.path.abspath(args.out_dir), 'manifest.jsonl')
         print(
-            f'protect.py: exit status {status}: {len(failed)} images failed, '
+            f'protect.py: exit status {status}: '
+            f'{summary["counts"].get("failed", 0)} images failed, '
             f'{len(summary["over_budget"])} over budget (records in '
             f'{manifest})',
             file=sys.stderr)

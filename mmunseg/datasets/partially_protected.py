@@ -6,25 +6,17 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmunseg.registry import DATASETS
-from ..protect.manifest import load_manifest
-
-#: Manifest statuses whose output file is a complete image.
-WRITTEN = ('protected', 'copied_empty_mask')
+from mmunseg.utils.dataset_configs import dataset_scope
+from .protected_copy import MANIFEST_FILE, WRITTEN, load_manifest
 
 
 def in_own_scope(dataset_cfg):
     """Build ``mmseg.X`` / ``mmdet.X`` (or a wrapper of them) in that
     scope, pipelines included: their transforms have no prefix."""
     dataset_cfg = dict(dataset_cfg)
-    node = dataset_cfg
-    while '_scope_' not in dataset_cfg:
-        scope, dot, _ = str(node.get('type', '')).partition('.')
-        if dot:
-            dataset_cfg['_scope_'] = scope
-        elif node.get('dataset') or node.get('datasets'):
-            node = node.get('dataset') or node['datasets'][0]
-            continue
-        break
+    scope = dataset_scope(dataset_cfg)
+    if scope and '_scope_' not in dataset_cfg:
+        dataset_cfg['_scope_'] = scope
     return dataset_cfg
 
 
@@ -93,7 +85,7 @@ class PartiallyProtectedDataset:
         return self.dataset.metainfo
 
     def _protected_files(self):
-        manifest = osp.join(self.protected_root, 'manifest.jsonl')
+        manifest = osp.join(self.protected_root, MANIFEST_FILE)
         if not osp.isfile(manifest):
             raise FileNotFoundError(
                 f'{manifest}: no manifest; is {self.protected_root} an output '

@@ -3,6 +3,7 @@ the evaluation tool."""
 import copy
 import inspect
 
+from mmunseg.utils.dataset_configs import dataset_pipelines
 from .bit_depth_reduction import BitDepthReduction
 from .ddc_adversarial_training import DDCAdversarialTraining
 from .gaussian_smoothing import GaussianSmoothing
@@ -33,20 +34,6 @@ def _type_name(transform):
     """``LoadImageFromFile`` of ``mmseg.LoadImageFromFile`` or a class."""
     kind = transform.get('type', '')
     return getattr(kind, '__name__', str(kind)).rpartition('.')[2]
-
-
-def dataset_pipelines(dataset):
-    """Every pipeline in a dataset config, wrappers included (``dataset``,
-    ``datasets``: PartiallyProtectedDataset, RepeatDataset, ConcatDataset,
-    MultiImageMixDataset, ...)."""
-    if not isinstance(dataset, dict):
-        return
-    if isinstance(dataset.get('pipeline'), list):
-        yield dataset['pipeline']
-    if isinstance(dataset.get('dataset'), dict):
-        yield from dataset_pipelines(dataset['dataset'])
-    for child in dataset.get('datasets') or ():
-        yield from dataset_pipelines(child)
 
 
 def insert_after_loading(datasets, transform):

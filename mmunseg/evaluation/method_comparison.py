@@ -1,8 +1,10 @@
 """Compare protections on one dataset and one victim.
 
-Each method protects the training split through ``tools/protect.py`` (so
-a comparison measures exactly what a user's command writes: the same
-budgets, prompts, quantisation and manifest); the victim is then trained
+Each method protects the training split through
+:func:`~mmunseg.protect.dataset_copy.protect_dataset`, the call behind
+``tools/protect.py`` (so a comparison measures exactly what a user's
+command writes: the same budgets, prompts, quantisation and manifest); the
+victim is then trained
 with one recipe and seed on the clean split and on each protected copy,
 optionally under a defense, and evaluated on the clean validation split.
 Everything is resumable: finished protected images and finished victim
@@ -26,12 +28,12 @@ from typing import Optional
 
 from mmengine.config import Config
 
-from ..protect.options import format_budget
-from .protection_eval import (RunSpec, class_label, mean_std, run_victim,
+from ..protect.dataset_copy import protect_dataset
+from ..protect.manifest import exit_status
+from .protection_eval import (RunSpec, aggregate, class_label, run_victim,
                               victim_config)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-PROTECT_TOOL = osp.join(REPO, 'tools', 'protect.py')
 TRAIN_TOOL = osp.join(REPO, 'tools', 'train.py')
 
 
@@ -138,7 +140,8 @@ def protect_split(method,
                   batch_size=8,
                   device='cpu',
                   prompt='union'):
-    """Protect the training split with one method (resumable).
+    """Protect the training split with one method (resumed where a copy
+    with the same settings exists).
 
     Args:
         method (str): A ``tools/protect.py --method`` name.
@@ -156,22 +159,31 @@ def protect_split(method,
     Returns:
         dict: The copy's ``summary.json`` (budget check, PSNR, SSIM and
         generation ``seconds`` per image).
+
+    Raises:
+        RuntimeError: Images failed or exceed their budget (the copy is
+            not what the comparison needs).
     """
-    command = [PROTECT_TOOL, dataset_config]
-    if method == 'unseg':
-        command.append(checkpoint)
-    command += [
-        '--out-dir', out_dir, '--method', method, '--resume', '--eps-object',
-        format_budget(eps_object), '--eps-background',
-        format_budget(eps_background), '--batch-size',
-        str(batch_size), '--device', device, '--prompt', prompt
-    ]
-    if options:
-        command += ['--method-options'
-                    ] + [f'{k}={v}' for k, v in options.items()]
-    run_tool(command)
-    with open(osp.join(out_dir, 'summary.json')) as f:
-        return json.load(f)
+    summary = protect_dataset(
+        dataset_config,
+        method,
+        out_dir,
+        checkpoint=checkpoint if method == 'unseg' else None,
+        method_options=options,
+        prompt=prompt,
+        eps_object=eps_object,
+        eps_background=eps_background,
+        batch_size=batch_size,
+        device=device,
+        resume=True)
+    status = exit_status(summary)
+    if status:
+        raise RuntimeError(
+            f'{out_dir}: protecting {dataset_config} with {method} left '
+            f'{summary["counts"].get("failed", 0)} images failed and '
+            f'{len(summary["over_budget"])} over budget (exit status {status}'
+            ' of tools/protect.py; records in its manifest.jsonl)')
+    return summary
 
 
 def set_iterations(cfg, iterations):
@@ -238,17 +250,13 @@ def comparison_table(runs, metric):
     groups = {}
     for run in runs:
         groups.setdefault(run['training'].name, []).append(run)
-    clean, _ = mean_std(
-        [r['result']['metrics'].get(metric) for r in groups.get('clean', [])])
+    stats = aggregate(
+        {
+            name: [run['result'] for run in members]
+            for name, members in groups.items()
+        }, metric)
     rows = []
     for name, members in groups.items():
-        mean, std = mean_std(
-            [r['result']['metrics'].get(metric) for r in members])
-        per_class = {}
-        for run in members:
-            for key, value in run['result']['metrics'].items():
-                if key.startswith('IoU.') or key.endswith('_precision'):
-                    per_class.setdefault(class_label(key), []).append(value)
         training = members[0]['training']
         rows.append(
             dict(
@@ -256,13 +264,12 @@ def comparison_table(runs, metric):
                 method=training.method,
                 defense=training.defense,
                 seeds=[r['seed'] for r in members],
-                mean=mean,
-                std=std,
-                ratio_to_clean=mean /
-                clean if mean is not None and clean else None,
+                mean=stats[name]['mean'],
+                std=stats[name]['std'],
+                ratio_to_clean=stats[name]['ratio_to_clean'],
                 per_class={
-                    k: mean_std(v)[0]
-                    for k, v in per_class.items()
+                    class_label(key): value
+                    for key, value in stats[name]['per_class'].items()
                 }))
     return rows
 

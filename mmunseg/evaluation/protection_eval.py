@@ -23,7 +23,8 @@ from mmengine.runner import Runner
 from mmunseg.engine.hooks import ensure_safe_resume
 from mmunseg.registry import RUNNERS
 from mmunseg.utils import setup_cpu_distributed
-from ..protect.image_io import write_bytes_atomic
+from mmunseg.utils.atomic_files import write_bytes_atomic
+from mmunseg.utils.dataset_configs import leaf_datasets
 
 #: Evaluators whose per-class output the report reads.
 SEG_METRICS = ('IoUMetric', 'mmseg.IoUMetric')
@@ -75,13 +76,8 @@ def plan_runs(clean_fractions=(0.0, ), seeds=(0, ), include_clean=True):
 
 def _set_data_root(dataset_cfg, root):
     """Point a dataset (or the leaves of a wrapper) at another root."""
-    if 'dataset' in dataset_cfg:
-        _set_data_root(dataset_cfg['dataset'], root)
-    elif 'datasets' in dataset_cfg:
-        for child in dataset_cfg['datasets']:
-            _set_data_root(child, root)
-    else:
-        dataset_cfg['data_root'] = root
+    for leaf in leaf_datasets(dataset_cfg):
+        leaf['data_root'] = root
 
 
 def primary_metric(cfg, metrics):
@@ -201,6 +197,43 @@ def mean_std(values):
     return float(np.mean(values)), float(np.std(values))
 
 
+def aggregate(groups, metric):
+    """The victim results of each training set, over its seeds.
+
+    Args:
+        groups (dict[str, list[dict]]): Run results (:func:`run_victim`) by
+            training set, in order; ``clean`` is the reference.
+        metric (str): The metric to compare.
+
+    Returns:
+        dict[str, dict]: By training set: ``values`` (the metric per run),
+        their ``mean`` and ``std``, ``ratio_to_clean`` (None without a
+        clean mean) and ``per_class`` (the mean of each per-class metric,
+        ``IoU.<class>`` or ``coco/<class>_precision``).
+    """
+    clean, _ = mean_std(
+        [r['metrics'].get(metric) for r in groups.get('clean', [])])
+    stats = {}
+    for name, results in groups.items():
+        values = [r['metrics'].get(metric) for r in results]
+        mean, std = mean_std(values)
+        per_class = {}
+        for result in results:
+            for key, value in result['metrics'].items():
+                if key.startswith('IoU.') or key.endswith('_precision'):
+                    per_class.setdefault(key, []).append(value)
+        stats[name] = dict(
+            values=values,
+            mean=mean,
+            std=std,
+            ratio_to_clean=None if mean is None or not clean else mean / clean,
+            per_class={
+                key: mean_std(vals)[0]
+                for key, vals in per_class.items()
+            })
+    return stats
+
+
 def summarize(runs, results, metric):
     """Aggregate runs over seeds into the report's rows.
 
@@ -217,34 +250,24 @@ def summarize(runs, results, metric):
     groups = {}
     for spec, result in zip(runs, results):
         groups.setdefault(spec.name, []).append((spec, result))
-    clean_mean = None
-    if 'clean' in groups:
-        clean_mean, _ = mean_std(
-            [r['metrics'].get(metric) for _, r in groups['clean']])
+    stats = aggregate(
+        {
+            name: [r for _, r in members]
+            for name, members in groups.items()
+        }, metric)
     rows, classes, curves = [], {}, {}
     for name, members in groups.items():
-        values = [r['metrics'].get(metric) for _, r in members]
-        mean, std = mean_std(values)
         rows.append(
             dict(
                 condition=name,
                 clean_fraction=members[0][0].clean_fraction,
                 seeds=[spec.seed for spec, _ in members],
-                values=values,
-                mean=mean,
-                std=std,
-                ratio_to_clean=None
-                if mean is None or not clean_mean else mean / clean_mean,
+                values=stats[name]['values'],
+                mean=stats[name]['mean'],
+                std=stats[name]['std'],
+                ratio_to_clean=stats[name]['ratio_to_clean'],
                 training_images=members[0][1].get('training_images')))
-        per_class = {}
-        for _, result in members:
-            for key, value in result['metrics'].items():
-                if key.startswith('IoU.') or key.endswith('_precision'):
-                    per_class.setdefault(key, []).append(value)
-        classes[name] = {
-            key: mean_std(vals)[0]
-            for key, vals in per_class.items()
-        }
+        classes[name] = stats[name]['per_class']
         steps = {}
         for _, result in members:
             for entry in result['history']:

@@ -5,7 +5,7 @@ from mmunseg.registry import NOISE_METHODS
 from .methods import NoiseMethod
 
 
-@NOISE_METHODS.register_module()
+@NOISE_METHODS.register_module(name=['ConstantShift', 'shift'])
 class ConstantShift(NoiseMethod):
     """The same value on every pixel: a brightness / colour shift.
 

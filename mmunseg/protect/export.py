@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 from mmengine.config import Config
 
-from .image_io import (copy_file_atomic, mirrored_path, read_image,
-                       write_bytes_atomic)
+from mmunseg.utils.atomic_files import copy_file_atomic, write_bytes_atomic
+from mmunseg.utils.dataset_configs import map_leaves
+from .image_io import mirrored_path, read_image
 from .safe_config import parse_config_text
 
 
@@ -47,22 +48,6 @@ def _override_leaf(dataset_cfg, out_dir, fmt, is_instance):
     if not is_instance:
         override['img_suffix'] = '.' + fmt
     return override
-
-
-def _replace_leaves(dataset_cfg, leaves):
-    """A copy of a (wrapped) dataset config with its leaves updated in
-    order from ``leaves`` (an iterator of override dicts)."""
-    dataset_cfg = dict(dataset_cfg)
-    if 'datasets' in dataset_cfg:
-        dataset_cfg['datasets'] = [
-            _replace_leaves(child, leaves) for child in dataset_cfg['datasets']
-        ]
-    elif 'dataset' in dataset_cfg:
-        dataset_cfg['dataset'] = _replace_leaves(dataset_cfg['dataset'],
-                                                 leaves)
-    else:
-        dataset_cfg.update(next(leaves))
-    return dataset_cfg
 
 
 def python_literal(value):
@@ -123,8 +108,10 @@ def write_config_override(config_path, splits, out_dir, fmt):
             dataset = leaves[0]
         else:
             source = source or Config.fromfile(config_path)
-            dataset = _replace_leaves(source[key]['dataset'].to_dict(),
-                                      iter(leaves))
+            overrides_in_order = iter(leaves)
+            dataset = map_leaves(
+                source[key]['dataset'].to_dict(),
+                lambda leaf: dict(leaf, **next(overrides_in_order)))
             dataset['_delete_'] = True
         expected[key] = dict(dataset=dataset)
     lines = [

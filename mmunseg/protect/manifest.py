@@ -16,7 +16,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Union
 
 import numpy as np
 
-from .image_io import PathLike, write_bytes_atomic
+from mmunseg.datasets.protected_copy import load_manifest
+from mmunseg.utils.atomic_files import PathLike, write_bytes_atomic
 from .quality import budget_levels
 
 # How summary_line names the statuses other than 'protected', in its order.
@@ -117,42 +118,6 @@ class ManifestWriter:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-def load_manifest(path: PathLike) -> Dict[str, dict]:
-    """Read a JSONL manifest.
-
-    Args:
-        path (str | os.PathLike): Manifest file.
-
-    Returns:
-        dict[str, dict]: Records keyed by their ``file``, the last record of
-        a file winning (a retried image). A partial last line without a
-        newline (a killed job) is ignored; blank lines are skipped.
-
-    Raises:
-        ValueError: A complete line is not a JSON object with a str
-            ``file``; the message gives the path and line number.
-    """
-    path = os.fspath(path)
-    with open(path, 'rb') as f:
-        lines = f.read().split(b'\n')
-    # The last element follows the last newline: empty or a partial line.
-    records = {}
-    for lineno, line in enumerate(lines[:-1], start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as err:
-            raise ValueError(
-                f'{path}:{lineno}: corrupt manifest line ({err})') from None
-        if not isinstance(record, dict) or not isinstance(
-                record.get('file'), str):
-            raise ValueError(f'{path}:{lineno}: manifest line is not a record '
-                             'with a str "file"')
-        records[record['file']] = record
-    return records
 
 
 def merge_manifests(paths: Iterable[PathLike],

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from mmunseg.models.budget import remove_dc
 from mmunseg.models.prompts import map_prompts
+from mmunseg.models.sam.encoder import IMAGENET_MEAN, IMAGENET_STD
 from mmunseg.registry import MODELS, NOISE_METHODS
 from mmunseg.utils import load_checkpoint_file
 from .safe_config import check_own_types, parse_config_text
@@ -74,8 +75,22 @@ class NoiseMethod:
     A method's noise for an image must not depend on the other images of
     its call, nor on earlier calls, so that any order, batch size, shard or
     resumed run writes the same bytes; methods that cannot promise it say
-    so with the two attributes below.
+    so with ``batched`` and ``order_independent`` below. What a method needs
+    from a protect run is declared here too, and
+    :func:`~mmunseg.protect.dataset_copy.protect_dataset` reads it.
     """
+
+    #: Constructor arguments that take the protect run's value of the same
+    #: name unless the method's options set them: any of ``seed``,
+    #: ``device``, ``eps_object``, ``eps_background`` and ``num_classes``
+    #: (the dataset's).
+    run_values = ()
+    #: Whether the noise depends on ``Prompt.labels`` (the class of each
+    #: pixel): such a method cannot take per-object prompts.
+    needs_labels = False
+    #: Whether the constructor's first argument is a trained generator's
+    #: checkpoint (``GENERATOR_CKPT`` of ``tools/protect.py``).
+    needs_checkpoint = False
 
     #: Whether one call may hold several images (it then runs as a batch).
     #: False for methods whose noise depends on the images they are called
@@ -103,6 +118,15 @@ class NoiseMethod:
             int: Bytes.
         """
         return self.bytes_per_pixel * height * width
+
+    def automatic_masks(self):
+        """SAM's automatic object masks, for ``--prompt everything``.
+
+        Returns:
+            Callable | None: uint8 (H, W, 3) RGB image -> dict of (H, W)
+            bool masks by name; None for a method without a SAM.
+        """
+        return None
 
     def generate(self, images: List[np.ndarray],
                  prompts: List[Prompt]) -> List[np.ndarray]:
@@ -197,7 +221,7 @@ def autocast_dtype(device, precision):
     return dtype
 
 
-@NOISE_METHODS.register_module()
+@NOISE_METHODS.register_module(name=['UnSegGenerator', 'unseg'])
 class UnSegGenerator(NoiseMethod):
     """The trained UnSeg generator: one forward pass per prompted image.
 
@@ -232,6 +256,9 @@ class UnSegGenerator(NoiseMethod):
             ``--batch-size``, order, shard or resume writes the same bytes.
             1 (default) for CPUs; 8 or so is faster on a GPU.
     """
+
+    run_values = ('device', )
+    needs_checkpoint = True
 
     def __init__(self,
                  checkpoint,
@@ -289,6 +316,39 @@ class UnSegGenerator(NoiseMethod):
     @property
     def img_size(self):
         return self.generator.img_size
+
+    def automatic_masks(self, points_per_side=16):
+        """SAM's automatic masks over the generator's own (frozen) SAM.
+
+        Args:
+            points_per_side (int): The grid of point prompts per side.
+
+        Returns:
+            Callable: uint8 (H, W, 3) RGB image -> ``{'auto_<i>': (H, W)
+            bool mask}``.
+        """
+        from segment_anything import SamAutomaticMaskGenerator
+        from segment_anything.modeling import Sam
+
+        # SAM normalises 0-255 pixels with the statistics the generator's
+        # encoder uses in unit range.
+        mean, std = ([
+            round(value * 255, 3) for value in stats.flatten().tolist()
+        ] for stats in (IMAGENET_MEAN, IMAGENET_STD))
+        generator = self.generator
+        sam = Sam(generator.image_encoder, generator.prompt_encoder,
+                  generator.mask_decoder, mean, std).eval()
+        amg = SamAutomaticMaskGenerator(sam, points_per_side=points_per_side)
+
+        def objects(image):
+            with torch.no_grad():
+                masks = amg.generate(image)
+            return {
+                f'auto_{i}': m['segmentation']
+                for i, m in enumerate(masks)
+            }
+
+        return objects
 
     def memory_bytes(self, height, width):
         # The padded S x S square in float32 (and its scaled copy) on the
@@ -438,7 +498,7 @@ class UnSegGenerator(NoiseMethod):
         return outputs
 
 
-@NOISE_METHODS.register_module()
+@NOISE_METHODS.register_module(name=['UniformNoise', 'uniform'])
 class UniformNoise(NoiseMethod):
     """Uniform random noise in [-1, 1]: the control at the same budget.
 
@@ -446,6 +506,8 @@ class UniformNoise(NoiseMethod):
         seed (int): Seed of the noise; each image draws its own noise from
             the seed and its key (:func:`sample_seed`).
     """
+
+    run_values = ('seed', )
 
     def __init__(self, seed=0):
         if not isinstance(seed, int) or seed < 0:

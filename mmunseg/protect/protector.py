@@ -5,7 +5,6 @@ The per-image stages are functions of plain values (:class:`CopySpec`, an
 item, arrays), so that a :class:`~mmunseg.protect.pipeline.StagePool` can
 run them in worker processes; the :class:`Protector` runs the method
 between them and writes the records in order."""
-import io
 import os
 import os.path as osp
 import time
@@ -18,11 +17,14 @@ import numpy as np
 import torch
 from mmengine.utils import ProgressBar
 
+from mmunseg.datasets.protected_copy import (MANIFEST_FILE, NOISE_DIR,
+                                             load_manifest, noise_file,
+                                             save_perturbation)
+from mmunseg.utils.atomic_files import write_image_atomic
 from ..models.budget import budget_map, scale_noise
 from .image_io import (ImageReadError, ImageTooLarge, image_size,
-                       mirrored_path, read_image, write_bytes_atomic,
-                       write_image_atomic)
-from .manifest import ManifestWriter, load_manifest
+                       mirrored_path, read_image)
+from .manifest import ManifestWriter
 from .memory import (AUTOMATIC_MASKS_BYTES_PER_PIXEL,
                      PROTECTOR_BYTES_PER_PIXEL, format_size)
 from .methods import Prompt
@@ -44,19 +46,6 @@ FAILURE_REASONS = (
     (OSError, 'unreadable_file'),
     (ValueError, 'bad_annotation'),
 )
-
-
-def noise_path(img_path, root, out_dir):
-    """Where ``--save-noise`` keeps an image's perturbation."""
-    return mirrored_path(img_path, root, osp.join(out_dir, 'noise'),
-                         osp.splitext(img_path)[1] + '.npz')
-
-
-def save_perturbation(path, delta):
-    """Write an int8 (H, W, 3) RGB perturbation in grey levels, atomically."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, delta=delta.astype(np.int8))
-    write_bytes_atomic(path, buffer.getvalue())
 
 
 def stable_seed(key):
@@ -139,6 +128,11 @@ class CopySpec:
         """Where an item's protected copy goes."""
         return mirrored_path(item.img_path, item.root, self.out_dir,
                              '.' + self.fmt)
+
+    def noise_file(self, item):
+        """Where ``save_noise`` keeps an item's perturbation."""
+        return noise_file(item.img_path, item.root,
+                          osp.join(self.out_dir, NOISE_DIR))
 
     def record(self, item, status, **fields):
         """An item's manifest record with ``status`` and ``fields``."""
@@ -228,8 +222,7 @@ def load_item(spec, item, automatic_objects=None):
 def remove_outputs(spec, item):
     """Delete what :func:`finish_item` may have written of a failed item:
     a failed record never leaves a file behind."""
-    for path in (spec.output_file(item),
-                 noise_path(item.img_path, item.root, spec.out_dir)):
+    for path in (spec.output_file(item), spec.noise_file(item)):
         if osp.isfile(path):
             os.remove(path)
 
@@ -256,7 +249,7 @@ def finish_item(spec, item, image, object_mask, noise, seconds):
         write_image_atomic(path, protected, spec.fmt, spec.jpeg_quality)
         if spec.save_noise:
             save_perturbation(
-                noise_path(item.img_path, item.root, spec.out_dir),
+                spec.noise_file(item),
                 protected.astype(np.int16) - image)
         if spec.fmt == 'jpg':
             # JPEG is lossy: what counts is what a reader decodes. Its
@@ -648,7 +641,7 @@ def previous_records(out_dir):
     """Every record earlier runs left in ``out_dir``, merged or still per
     rank (a killed job), by file; later records of a file win."""
     done = {}
-    merged = osp.join(out_dir, 'manifest.jsonl')
+    merged = osp.join(out_dir, MANIFEST_FILE)
     shards = osp.dirname(manifest_shard_path(out_dir, 0))
     paths = [merged] if osp.isfile(merged) else []
     if osp.isdir(shards):

@@ -12,7 +12,7 @@ import json
 import os
 import os.path as osp
 
-from .image_io import write_bytes_atomic
+from mmunseg.utils.atomic_files import write_bytes_atomic
 from .options import format_budget
 
 #: The settings record in the output folder.

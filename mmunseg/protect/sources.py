@@ -8,6 +8,7 @@ import numpy as np
 from mmengine.config import ConfigDict
 from mmengine.registry import DATASETS, DefaultScope
 
+from mmunseg.utils.dataset_configs import dataset_scope, leaf_datasets
 from .objects import instance_objects, semantic_objects
 
 
@@ -85,29 +86,10 @@ class DatasetSplit:
     is_instance: bool
 
 
-def _leaf_datasets(dataset_cfg):
-    """Unwrap RepeatDataset-like wrappers and ConcatDataset lists."""
-    if 'datasets' in dataset_cfg:
-        for child in dataset_cfg['datasets']:
-            yield from _leaf_datasets(child)
-    elif 'dataset' in dataset_cfg:
-        yield from _leaf_datasets(dataset_cfg['dataset'])
-    else:
-        yield dataset_cfg
-
-
-def _scope_of(cfg, dataset_cfg):
-    scope = dataset_cfg.get('_scope_') or cfg.get('default_scope')
-    if scope:
-        return scope
-    prefix = str(dataset_cfg.get('type', '')).partition('.')
-    return prefix[0] if prefix[1] else 'mmseg'
-
-
 def build_annotations_only(cfg, dataset_cfg):
     """Build a dataset without its pipeline or filters: every image."""
     dataset_cfg = ConfigDict(dataset_cfg.copy())
-    scope = _scope_of(cfg, dataset_cfg)
+    scope = dataset_scope(dataset_cfg) or cfg.get('default_scope') or 'mmseg'
     dataset_cfg.pop('_scope_', None)
     dataset_cfg['pipeline'] = []
     dataset_cfg['lazy_init'] = False
@@ -136,7 +118,7 @@ def load_split(cfg, split):
             f'the config has no {key} (splits present: '
             f'{[k[:-11] for k in cfg if k.endswith("_dataloader")]})')
     splits = []
-    for index, dataset_cfg in enumerate(_leaf_datasets(cfg[key]['dataset'])):
+    for index, dataset_cfg in enumerate(leaf_datasets(cfg[key]['dataset'])):
         dataset = build_annotations_only(cfg, dataset_cfg)
         infos = [dataset.get_data_info(i) for i in range(len(dataset))]
         is_instance = bool(infos) and 'instances' in infos[0]

@@ -12,5 +12,6 @@ def register_all_modules(init_default_scope_to_mmunseg=True):
     import mmunseg.engine  # noqa: F401
     import mmunseg.evaluation  # noqa: F401
     import mmunseg.models  # noqa: F401
+    import mmunseg.protect  # noqa: F401
     if init_default_scope_to_mmunseg:
         init_default_scope('mmunseg')

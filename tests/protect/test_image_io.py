@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mmunseg.protect import image_io
-from mmunseg.protect.image_io import (ImageReadError, copy_file_atomic,
-                                      ensure_outside, mirrored_path,
-                                      read_image, write_image_atomic)
+from mmunseg.protect.image_io import (ImageReadError, ensure_outside,
+                                      mirrored_path, read_image)
+from mmunseg.utils import atomic_files
+from mmunseg.utils.atomic_files import copy_file_atomic, write_image_atomic
 
 
 def _rgb(height=6, width=7, seed=0):
@@ -69,7 +69,7 @@ def test_failed_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError('disk full')
 
-    monkeypatch.setattr(image_io.os, 'fsync', broken_fsync)
+    monkeypatch.setattr(atomic_files.os, 'fsync', broken_fsync)
     with pytest.raises(OSError, match='disk full'):
         write_image_atomic(path, _rgb(seed=1))
     assert os.listdir(tmp_path) == ['img.png']

@@ -197,7 +197,8 @@ def test_bad_options_are_rejected():
 
 def test_noise_transforms_reproduce_the_protected_copy(camvid, tmp_path,
                                                        generator_checkpoint):
-    from mmunseg.datasets import AddUnlearnableNoise, GenerateUnlearnableNoise
+    from mmunseg.datasets import AddUnlearnableNoise
+    from mmunseg.protect import GenerateUnlearnableNoise
     src, names = camvid
     method = UnSegGenerator(generator_checkpoint)
     out = tmp_path / 'out'

@@ -68,7 +68,7 @@ def response(filters, patterns):
     return F.relu(output).sum((2, 3)).numpy()
 
 
-@NOISE_METHODS.register_module()
+@NOISE_METHODS.register_module(name=['AutoregressiveNoise', 'ar'])
 class AutoregressiveNoise(ClassWiseNoise):
     """Noise of one autoregressive process per class.
 

@@ -75,6 +75,7 @@ class ClassWiseNoise(NoiseMethod):
     #: The noise depends on ``Prompt.labels`` (``tools/protect.py`` refuses
     #: the prompt modes whose calls carry none).
     needs_labels = True
+    run_values = ('seed', )
 
     def __init__(self, seed=0, background='class'):
         if background not in BACKGROUND_MODES:

@@ -9,7 +9,7 @@ from mmunseg.registry import NOISE_METHODS
 from .class_wise import ClassWiseNoise, paint, unit_scale
 
 
-@NOISE_METHODS.register_module()
+@NOISE_METHODS.register_module(name=['ConvolutionNoise', 'cuda'])
 class ConvolutionNoise(ClassWiseNoise):
     """The perturbation a class-wise random blur makes.
 

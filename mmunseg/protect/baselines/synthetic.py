@@ -6,7 +6,7 @@ from mmunseg.registry import NOISE_METHODS
 from .class_wise import ClassWiseNoise, paint, tile_to, unit_scale
 
 
-@NOISE_METHODS.register_module()
+@NOISE_METHODS.register_module(name=['SyntheticNoise', 'synper'])
 class SyntheticNoise(ClassWiseNoise):
     """Patch-structured noise drawn from one Gaussian cluster per class.
 

@@ -4,7 +4,10 @@
 # of the CPU Mask R-CNN victim), validated at the end. A random encoder has
 # nothing worth freezing, so it trains too. Train from the repository root:
 #   PYTHONPATH=. python tools/train.py THIS_CONFIG
-_base_ = ['./rsprompter-anchor_sam-vit-b_1xb2-300e_nwpu-1024.py']
+_base_ = [
+    './rsprompter-anchor_sam-vit-b_1xb2-300e_nwpu-1024.py',
+    '../../../configs/_base_/datasets/nwpu_vhr10_320_pipelines.py'
+]
 
 sam_arch = 'tiny'
 img_size = 320
@@ -50,23 +53,9 @@ model = dict(
         rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
 
-image_size = (img_size, img_size)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor')),
-]
+image_size = {{_base_.nwpu_320_image_size}}
+train_pipeline = {{_base_.nwpu_320_train_pipeline}}
+test_pipeline = {{_base_.nwpu_320_test_pipeline}}
 train_dataloader = dict(
     batch_size=4, num_workers=1, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(num_workers=1, dataset=dict(pipeline=test_pipeline))
