@@ -1,6 +1,10 @@
 """EM that a user can afford (issue 14, item 3): several images per
 surrogate step, noise crafted at a chosen resolution, on tiny images."""
+import json
+import os
 import os.path as osp
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -12,6 +16,7 @@ from mmunseg.protect import (ErrorMinimizingNoise, Prompt, ProtectItem,
                              Protector, load_manifest, read_image)
 from mmunseg.protect.objects import class_map
 from mmunseg.protect.quality import budget_levels
+from tests.utils import REPO_ROOT, data_path
 
 EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255
 # A per-pixel linear classifier keeps each pass cheap.
@@ -196,3 +201,29 @@ def test_crafting_at_a_lower_resolution_still_minimises_the_error():
 
     zero = [np.zeros_like(n) for n in noises]
     assert loss_after_training(noises) < loss_after_training(zero) - 0.1
+
+
+def test_cost_benchmark_writes_its_table(tmp_path):
+    data_path('camvid')
+    out = tmp_path / 'em_cost.json'
+    result = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'benchmarks', 'em_cost.py'), '--images', '1',
+        '--old-images', '0', '--batched-images', '2', '--group', '2', '--out',
+        str(out)
+    ],
+                            env=dict(os.environ, OMP_NUM_THREADS='1'),
+                            capture_output=True,
+                            text=True,
+                            timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    record = json.load(open(out))
+    assert record['split_images'] == 367
+    defaults, batched = record['rows']
+    assert defaults['options'] == {} and defaults['passes_per_image'] == 60
+    assert batched['groups'] == 1 and batched['passes_per_image'] == 60
+    for row in record['rows']:
+        assert row['linf_object_max'] <= 8
+        assert row['linf_background_max'] <= 2
+        assert 0 < row['surrogate_accuracy'] <= 1
+    assert (tmp_path / 'em_cost.md').read_text().startswith('| EM setting')

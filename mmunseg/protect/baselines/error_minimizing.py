@@ -72,45 +72,51 @@ class ErrorMinimizingNoise(NoiseMethod):
     Crafting resolution (``craft_stride`` s): the noise is one value per
     s x s block of pixels, held over its block in the saved noise. It is
     optimised on the block means of the image (the view of a victim that
-    shrinks the image s times by area or bilinear interpolation), with the
-    block means of the per-pixel budget (the mean of ``eps * u`` over a
-    block is ``u`` times the block's mean budget) and the label of each
-    block's first pixel (what a nearest-neighbour resize of the labels
-    keeps). So the optimised images are the saved ones seen at 1/s of their
-    size (exactly without clipping, before quantisation), and the budget is
-    still the protector's per pixel. Trade: about s^2 times fewer pixels
-    per pass (measured 2.3 times faster per pass at s = 2 on a CamVid
-    frame, where per-pass overheads weigh more), for noise without detail
-    finer than s pixels: none is lost on a victim that sees the images
-    shrunk s times or more (the CamVid victims see its 480 x 360 frames at
-    0.37 to 0.73 of their size, hence s = 2), some on one that sees them
-    at full size.
+    shrinks the image s times by area interpolation, or by bilinear at
+    s = 2), with the block means of the per-pixel budget (the mean of
+    ``eps * u`` over a block is ``u`` times the block's mean budget) and
+    the label of each block's first pixel (what a nearest-neighbour resize
+    of the labels keeps). So the optimised images are the saved ones seen
+    at 1/s of their size (exactly without clipping, before quantisation),
+    and the budget is still the protector's per pixel. Trade: about s^2
+    times fewer pixels per pass (2.3 times faster per pass at s = 2 on a
+    CamVid frame, one thread: per-pass overheads weigh more at fewer
+    pixels), for noise without detail finer than s pixels: none is lost on
+    a victim that sees the images shrunk s times or more (the CamVid
+    victims see its 480 x 360 frames at 0.37 to 0.73 of their size, hence
+    s = 2), some on one that sees them at full size.
 
     Images per surrogate step (``batch_size`` B): the images of a group
     share one surrogate, closer to EM's one surrogate for the whole
     dataset, and one pass runs on all B of them. Trades: (a) a pass costs
-    about B single-image passes on a CPU (measured on 2 cores with the
-    default surrogate at 240 x 180: 0.136 s per image at B = 8 against
-    0.129 s at B = 1), so B > 1 saves time only on a GPU or for tiny
-    crops; (b) an image's noise then depends on the other images of its
-    group, which are the images the protector hands over in one call, cut
-    into groups of B in their order: the bytes depend on the order and on
-    ``tools/protect.py --batch-size`` (use a multiple of B), so such a
-    method is ``order_independent = False`` and ``tools/protect.py``
-    refuses to resume or shard it. B = 1 (the default) crafts each image
-    alone: same bytes for any order, batch size, shard or resume.
+    about B single-image passes on a CPU (one thread, default surrogate at
+    240 x 180: 0.136 s per image at B = 8 against 0.129 s at B = 1; 7% less
+    CPU time per CamVid image end to end at B = 8), so B > 1 saves little
+    time but on a GPU; (b) an image's noise then depends on the other
+    images of its group, which are the images the protector hands over in
+    one call, cut into groups of B in their order: the bytes depend on the
+    order and on ``tools/protect.py --batch-size`` (use a multiple of B),
+    so such a method is ``order_independent = False`` and
+    ``tools/protect.py`` refuses to resume or shard it. B = 1 (the
+    default) crafts each image alone: same bytes for any order, batch
+    size, shard or resume.
 
     Cost per image: ``rounds * (train_steps + steps)`` forward and backward
     passes of the surrogate at the crafting resolution (counted in
     :attr:`passes`, per group), each costing about as much as B single
     passes on a CPU. EM's defaults at CIFAR scale are ``train_steps=10,
     steps=20`` and rounds until 99% accuracy over a dataset-wide
-    surrogate; with one surrogate per image (B = 1) these defaults, 3
-    rounds of 5 surrogate steps and 10 PGD steps at s = 2, make the
-    surrogate memorise its image within the first rounds (see
-    ``benchmarks/em_cost.py`` for the cost they buy). The earlier defaults
-    (``rounds=5, train_steps=10, steps=20, craft_stride=1``) cost about
-    10 times more.
+    surrogate. The defaults here, 3 rounds of 10 surrogate and 10 noise
+    steps at s = 2 (60 passes at a quarter of the pixels), cost 3.1 CPU
+    seconds per CamVid image on one thread, 19 minutes for the 367
+    training images on an idle core, where the earlier ``rounds=5,
+    train_steps=10, steps=20, craft_stride=1`` cost 25.7 s, 2.6 hours
+    (``benchmarks/em_cost.py``; ``benchmarks/results/em_cost.md``).
+    Trade: min-min stops short of EM's 99%, as it did before: the
+    surrogate ends at about 0.8 pixel accuracy on the perturbed CamVid
+    images with either defaults (0.77 to 0.86 over runs); 5 rounds reached
+    0.9 on 4 images at 1.7 times the cost, ``rounds`` buys that where time
+    allows.
 
     Args:
         num_classes (int): Classes of the labels (``tools/protect.py``
@@ -177,7 +183,7 @@ class ErrorMinimizingNoise(NoiseMethod):
                  steps=10,
                  step_size=0.1,
                  rounds=3,
-                 train_steps=5,
+                 train_steps=10,
                  stop_accuracy=0.99,
                  optimizer=None,
                  random_start=False,
