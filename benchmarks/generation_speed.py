@@ -89,7 +89,9 @@ def parse_args():
         '--em-batch-size',
         type=int,
         default=1,
-        help='images per EM call; 1: each image\'s own min-min')
+        help='images per EM call; EM crafts them in groups of its '
+        'batch_size (--em-options batch_size=N; default 1: each image\'s '
+        'own min-min)')
     parser.add_argument(
         '--em-options',
         nargs='+',

@@ -199,7 +199,8 @@ def test_em_noise_lowers_the_training_loss_versus_uniform_noise():
         rounds=3,
         train_steps=5,
         steps=10,
-        stop_accuracy=1.0)
+        stop_accuracy=1.0,
+        batch_size=4)
     em = ErrorMinimizingNoise(**settings, seed=0)
     em_noise = em.generate(images, prompts)
     assert em.passes == 3 * (5 + 10)

@@ -158,14 +158,16 @@ def test_seeded_method_settings_include_the_seed(dataset, tmp_path, capsys):
     assert 'method_options {"seed": 0} (this run: {"seed": 1})' in message
 
 
-def test_a_method_that_learns_in_order_cannot_resume(dataset, tmp_path,
-                                                     capsys):
+# EM with one surrogate for all images, or for groups of two images.
+@pytest.mark.parametrize('option', ['reset_surrogate=False', 'batch_size=2'])
+def test_a_method_that_learns_in_order_cannot_resume(dataset, tmp_path, capsys,
+                                                     option):
     config, _ = dataset
     out = tmp_path / 'em'
     args = [
         config, '--method', 'em', '--out-dir', out, '--limit', 1,
         '--method-options', 'rounds=1', 'train_steps=1', 'steps=1',
-        'reset_surrogate=False'
+        'craft_stride=4', option
     ]
     assert protect(*args) == 0
     assert 'learns across images in order' in refused(capsys, *args,

@@ -56,25 +56,67 @@ def tiny_unet(num_classes):
 class ErrorMinimizingNoise(NoiseMethod):
     """Noise that minimises a surrogate's segmentation loss (min-min).
 
-    Each call optimises the noise of its images (grouped by size) jointly
-    with a surrogate, as EM's sample-wise loop does over a dataset
-    (../shared/docs/baselines_and_defenses.md §2a): for up to ``rounds``
-    rounds, train the surrogate ``train_steps`` steps on the perturbed
-    images, then take ``steps`` signed-gradient *descent* steps on the noise
-    against the per-pixel cross-entropy; stop once the surrogate's pixel
-    accuracy on the perturbed images reaches ``stop_accuracy``. The noise
-    ``u`` is optimised in unit range, the images are ``clip(x + eps * u)``
-    with the same per-region budget the protector then applies (``eps``
-    ``eps_object`` on labelled pixels, ``eps_background`` elsewhere), so
-    what is optimised is what is saved (up to quantisation).
+    Each group of images (up to ``batch_size`` images of one size) has its
+    noise optimised jointly with a surrogate, as EM's sample-wise loop does
+    over a dataset (../shared/docs/baselines_and_defenses.md §2a): for up
+    to ``rounds`` rounds, train the surrogate ``train_steps`` steps on the
+    perturbed images, then take ``steps`` signed-gradient *descent* steps
+    on the noise against the per-pixel cross-entropy; stop once the
+    surrogate's pixel accuracy on the perturbed images reaches
+    ``stop_accuracy``. The noise ``u`` is optimised in unit range, the
+    images are ``clip(x + eps * u)`` with the same per-region budget the
+    protector then applies (``eps_object`` on labelled pixels,
+    ``eps_background`` elsewhere), so what is optimised is what is saved
+    (up to quantisation).
+
+    Crafting resolution (``craft_stride`` s): the noise is one value per
+    s x s block of pixels, held over its block in the saved noise. It is
+    optimised on the block means of the image (the view of a victim that
+    shrinks the image s times by area interpolation, or by bilinear at
+    s = 2), with the block means of the per-pixel budget (the mean of
+    ``eps * u`` over a block is ``u`` times the block's mean budget) and
+    the label of each block's first pixel (what a nearest-neighbour resize
+    of the labels keeps). So the optimised images are the saved ones seen
+    at 1/s of their size (exactly without clipping, before quantisation),
+    and the budget is still the protector's per pixel. Trade: about s^2
+    times fewer pixels per pass (2.3 times faster per pass at s = 2 on a
+    CamVid frame, one thread: per-pass overheads weigh more at fewer
+    pixels), for noise without detail finer than s pixels: none is lost on
+    a victim that sees the images shrunk s times or more (the CamVid
+    victims see its 480 x 360 frames at 0.37 to 0.73 of their size, hence
+    s = 2), some on one that sees them at full size.
+
+    Images per surrogate step (``batch_size`` B): the images of a group
+    share one surrogate, closer to EM's one surrogate for the whole
+    dataset, and one pass runs on all B of them. Trades: (a) a pass costs
+    about B single-image passes on a CPU (one thread, default surrogate at
+    240 x 180: 0.136 s per image at B = 8 against 0.129 s at B = 1; 7% less
+    CPU time per CamVid image end to end at B = 8), so B > 1 saves little
+    time but on a GPU; (b) an image's noise then depends on the other
+    images of its group, which are the images the protector hands over in
+    one call, cut into groups of B in their order: the bytes depend on the
+    order and on ``tools/protect.py --batch-size`` (use a multiple of B),
+    so such a method is ``order_independent = False`` and
+    ``tools/protect.py`` refuses to resume or shard it. B = 1 (the
+    default) crafts each image alone: same bytes for any order, batch
+    size, shard or resume.
 
     Cost per image: ``rounds * (train_steps + steps)`` forward and backward
-    passes of the surrogate at full resolution (counted in :attr:`passes`),
-    divided by the images per call; EM's defaults at CIFAR scale are
-    ``train_steps=10, steps=20`` and rounds until 99% accuracy. The images
-    of one call are optimised together, so the protector calls it with one
-    image at a time (``batched = False``): an image's noise then depends on
-    that image alone, whatever the batch size, order or sharding.
+    passes of the surrogate at the crafting resolution (counted in
+    :attr:`passes`, per group), each costing about as much as B single
+    passes on a CPU. EM's defaults at CIFAR scale are ``train_steps=10,
+    steps=20`` and rounds until 99% accuracy over a dataset-wide
+    surrogate. The defaults here, 3 rounds of 10 surrogate and 10 noise
+    steps at s = 2 (60 passes at a quarter of the pixels), cost 3.1 CPU
+    seconds per CamVid image on one thread, 19 minutes for the 367
+    training images on an idle core, where the earlier ``rounds=5,
+    train_steps=10, steps=20, craft_stride=1`` cost 25.7 s, 2.6 hours
+    (``benchmarks/em_cost.py``; ``benchmarks/results/em_cost.md``).
+    Trade: min-min stops short of EM's 99%, as it did before: the
+    surrogate ends at about 0.8 pixel accuracy on the perturbed CamVid
+    images with either defaults (0.77 to 0.86 over runs); 5 rounds reached
+    0.9 on 4 images at 1.7 times the cost, ``rounds`` buys that where time
+    allows.
 
     Args:
         num_classes (int): Classes of the labels (``tools/protect.py``
@@ -91,8 +133,8 @@ class ErrorMinimizingNoise(NoiseMethod):
         eps_background (float): Budget elsewhere.
         steps (int): PGD steps on the noise per round (EM: 20).
         step_size (float): PGD step in unit range (EM: eps / 10 = 0.1).
-        rounds (int): Most surrogate / noise rounds per call (EM runs until
-            ``stop_accuracy``; the cap keeps the cost bounded).
+        rounds (int): Most surrogate / noise rounds per group (EM runs
+            until ``stop_accuracy``; the cap keeps the cost bounded).
         train_steps (int): Surrogate steps per round (EM: 10).
         stop_accuracy (float): Stop once the surrogate's pixel accuracy on
             the perturbed images reaches it (EM: 0.99).
@@ -103,13 +145,17 @@ class ErrorMinimizingNoise(NoiseMethod):
         background_label (int, optional): Class given to unlabelled pixels
             (label -1); None leaves them out of the loss (they still get
             noise: it moves the predictions of their labelled neighbours).
-        reset_surrogate (bool): True: every call starts from the same
+        reset_surrogate (bool): True: every group starts from the same
             surrogate (its initial or loaded weights), so an image's noise
-            depends only on the images of its call (reruns, resumes and
-            shards agree). False: the surrogate keeps training across calls,
-            like EM's one surrogate over the whole dataset; the noise then
-            depends on the order of the images (``tools/protect.py`` refuses
-            to resume or shard such a run).
+            depends only on the images of its group (reruns, resumes and
+            shards agree when groups are single images). False: the
+            surrogate keeps training across groups, like EM's one surrogate
+            over the whole dataset; the noise then depends on the order of
+            the images (``tools/protect.py`` refuses to resume or shard
+            such a run).
+        batch_size (int): Images per group, >= 1 (see above).
+        craft_stride (int): Side in pixels of the blocks the noise is
+            crafted on, >= 1; 1 crafts at full resolution (see above).
         mean (Sequence[float]): Normalisation mean, 0-255 RGB.
         std (Sequence[float]): Normalisation std.
         device (str): ``cpu`` or ``cuda``.
@@ -118,12 +164,15 @@ class ErrorMinimizingNoise(NoiseMethod):
 
     #: The noise depends on ``Prompt.labels``.
     needs_labels = True
-    #: The images of a call are optimised together (see above).
-    batched = False
-    #: Full-resolution surrogate activations with their gradients, the
-    #: noise and its gradient: about 580 bytes per pixel with the default
-    #: surrogate (peak RSS over one 2000 x 1500 image); rounded up.
+    #: Surrogate activations with their gradients, the noise and its
+    #: gradient, per pixel of the crafting resolution: about 580 bytes with
+    #: the default surrogate (peak RSS over one 2000 x 1500 image at
+    #: ``craft_stride=1``); rounded up.
     bytes_per_pixel = 700
+    #: The full-resolution arrays around the crafting, per image pixel: the
+    #: image, budget and targets, their padded copies and the noise held
+    #: over its blocks (float32 and int64), rounded up.
+    full_resolution_bytes_per_pixel = 80
 
     def __init__(self,
                  num_classes,
@@ -131,15 +180,17 @@ class ErrorMinimizingNoise(NoiseMethod):
                  surrogate_checkpoint=None,
                  eps_object=8 / 255,
                  eps_background=2 / 255,
-                 steps=20,
+                 steps=10,
                  step_size=0.1,
-                 rounds=5,
+                 rounds=3,
                  train_steps=10,
                  stop_accuracy=0.99,
                  optimizer=None,
                  random_start=False,
                  background_label=None,
                  reset_surrogate=True,
+                 batch_size=1,
+                 craft_stride=2,
                  mean=(123.675, 116.28, 103.53),
                  std=(58.395, 57.12, 57.375),
                  device='cpu',
@@ -151,6 +202,12 @@ class ErrorMinimizingNoise(NoiseMethod):
                             ('train_steps', train_steps)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f'{name} must be an int >= 0, got {value!r}')
+        for name, value in (('batch_size', batch_size), ('craft_stride',
+                                                         craft_stride)):
+            # Not isinstance: a bool is an int, and batch_size=True is a
+            # typo, not 1.
+            if type(value) is not int or value < 1:
+                raise ValueError(f'{name} must be an int >= 1, got {value!r}')
         for name, value in (('eps_object', eps_object), ('eps_background',
                                                          eps_background)):
             if not 0 <= value <= 1:
@@ -172,7 +229,14 @@ class ErrorMinimizingNoise(NoiseMethod):
         self.random_start = random_start
         self.background_label = background_label
         self.reset_surrogate = reset_surrogate
-        self.order_independent = reset_surrogate
+        self.batch_size = batch_size
+        self.craft_stride = craft_stride
+        #: One image per call unless images share a surrogate (the
+        #: protector then hands over its batches, cut here into groups).
+        self.batched = batch_size > 1
+        #: An image's noise depends on its group and, without resets, on
+        #: the groups before it.
+        self.order_independent = reset_surrogate and batch_size == 1
         self.device = torch.device(device)
         self.seed = seed
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
@@ -192,6 +256,15 @@ class ErrorMinimizingNoise(NoiseMethod):
         self.optimizer = self.build_optimizer()
         #: Forward-and-backward passes of the surrogate so far.
         self.passes = 0
+        #: The surrogate's pixel accuracy on the perturbed images of each
+        #: group so far, when its loop ended (how far min-min got).
+        self.accuracies = []
+
+    def memory_bytes(self, height, width):
+        stride = self.craft_stride
+        crafted = -(-height // stride) * -(-width // stride)
+        return (self.bytes_per_pixel * crafted +
+                self.full_resolution_bytes_per_pixel * height * width)
 
     def build_optimizer(self):
         return OPTIMIZERS.build(
@@ -253,23 +326,24 @@ class ErrorMinimizingNoise(NoiseMethod):
         budgets = torch.from_numpy(np.stack(budgets)).float()
         return targets, budgets[:, None].to(self.device)
 
-    def start(self, images, prompts):
-        """(B, 3, H, W) starting noise: zero, or uniform drawn per image from
-        the seed and its key (:func:`~mmunseg.protect.methods.sample_seed`).
+    def start(self, images, prompts, size):
+        """(B, 3, h, w) starting noise at the crafting resolution ``size``
+        (h, w): zero, or uniform drawn per image from the seed and its key
+        (:func:`~mmunseg.protect.methods.sample_seed`).
         """
         if not self.random_start:
             return torch.zeros(
-                (len(images), 3) + images[0].shape[:2], device=self.device)
+                (len(images), 3) + tuple(size), device=self.device)
         draws = []
         for image, prompt in zip(images, prompts):
             rng = np.random.default_rng(
                 [self.seed, sample_seed(prompt, image)])
-            draws.append(rng.uniform(-1, 1, image.shape))
+            draws.append(rng.uniform(-1, 1, tuple(size) + (3, )))
         draws = torch.from_numpy(np.stack(draws)).permute(0, 3, 1, 2)
         return draws.to(self.device, torch.float32)
 
     def min_min(self, images, targets, budgets, noise):
-        """EM's loop on one batch; returns the unit-range noise.
+        """EM's loop on one group; returns the unit-range noise.
 
         Args:
             images (Tensor): (B, 3, H, W) in [0, 1].
@@ -307,24 +381,74 @@ class ErrorMinimizingNoise(NoiseMethod):
             accuracy = (predictions == targets)[labelled].float().mean()
             if labelled.any() and accuracy >= self.stop_accuracy:
                 break
+        if self.rounds and labelled.any():
+            self.accuracies.append(accuracy.item())
         return noise.detach()
+
+    def to_craft(self, images, targets, budgets):
+        """The images, targets and budgets at the crafting resolution.
+
+        Sides are padded (edge values; ignored targets) up to a multiple of
+        ``craft_stride`` s; each s x s block becomes one pixel: the mean of
+        its image and budget values, the target of its first pixel.
+
+        Args:
+            images (Tensor): (B, 3, H, W) in [0, 1].
+            targets (Tensor): (B, H, W) class ids.
+            budgets (Tensor): (B, 1, H, W) L-inf budget per pixel.
+
+        Returns:
+            tuple[Tensor]: (B, 3, h, w), (B, h, w) and (B, 1, h, w), with
+            h = ceil(H / s), w = ceil(W / s).
+        """
+        stride = self.craft_stride
+        if stride == 1:
+            return images, targets, budgets
+        height, width = images.shape[-2:]
+        pad = (0, -width % stride, 0, -height % stride)
+        images = F.avg_pool2d(F.pad(images, pad, mode='replicate'), stride)
+        budgets = F.avg_pool2d(F.pad(budgets, pad, mode='replicate'), stride)
+        return images, targets[:, ::stride, ::stride], budgets
+
+    def from_craft(self, noise, height, width):
+        """(B, 3, h, w) crafted noise held over its s x s blocks and
+        cropped: (B, 3, height, width)."""
+        stride = self.craft_stride
+        noise = noise.repeat_interleave(stride, 2).repeat_interleave(stride, 3)
+        return noise[..., :height, :width]
+
+    def craft(self, images, prompts):
+        """Noise of one group of same-sized images, crafted together.
+
+        Args:
+            images (list[np.ndarray]): uint8 (H, W, 3) RGB images.
+            prompts (list[Prompt]): Their prompts, with labels.
+
+        Returns:
+            Tensor: (B, H, W, 3) noise in [-1, 1].
+        """
+        if self.reset_surrogate:
+            self.surrogate.load_state_dict(self.initial_state)
+            self.optimizer = self.build_optimizer()
+        height, width = images[0].shape[:2]
+        batch = torch.from_numpy(np.stack(images)).to(self.device)
+        batch = batch.permute(0, 3, 1, 2).float() / 255
+        targets, budgets = self.targets_of(prompts, (height, width))
+        batch, targets, budgets = self.to_craft(batch, targets, budgets)
+        noise = self.min_min(batch, targets, budgets,
+                             self.start(images, prompts, batch.shape[-2:]))
+        return self.from_craft(noise, height, width).permute(0, 2, 3, 1)
 
     def generate(self, images, prompts):
         outputs = [None] * len(images)
         by_shape = {}
         for index, image in enumerate(images):
             by_shape.setdefault(image.shape, []).append(index)
-        for shape, indices in by_shape.items():
-            if self.reset_surrogate:
-                self.surrogate.load_state_dict(self.initial_state)
-                self.optimizer = self.build_optimizer()
-            batch = torch.from_numpy(np.stack([images[i] for i in indices]))
-            batch = batch.to(self.device).permute(0, 3, 1, 2).float() / 255
-            group = [prompts[i] for i in indices]
-            targets, budgets = self.targets_of(group, shape[:2])
-            noise = self.min_min(
-                batch, targets, budgets,
-                self.start([images[i] for i in indices], group))
-            for index, unit in zip(indices, noise.permute(0, 2, 3, 1)):
-                outputs[index] = unit.cpu().numpy()
+        for indices in by_shape.values():
+            for start in range(0, len(indices), self.batch_size):
+                group = indices[start:start + self.batch_size]
+                noise = self.craft([images[i] for i in group],
+                                   [prompts[i] for i in group])
+                for index, unit in zip(group, noise):
+                    outputs[index] = unit.cpu().numpy()
         return outputs
