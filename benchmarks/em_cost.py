@@ -34,9 +34,9 @@ from mmengine.config import Config
 
 from mmunseg.protect import (Protector, background_class_ids, load_manifest,
                              load_split)
-from mmunseg.protect.image_io import write_bytes_atomic
 from mmunseg.registry import NOISE_METHODS
 from mmunseg.utils import register_all_modules
+from mmunseg.utils.atomic_files import write_bytes_atomic
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255

@@ -21,9 +21,9 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 
-from mmunseg.models.unseg import unwrap
 from mmunseg.registry import DATASETS, MODELS
 from mmunseg.utils import register_all_modules
+from mmunseg.utils.model_wrappers import unwrap
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

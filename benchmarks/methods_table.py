@@ -37,7 +37,8 @@ from mmengine.config import Config, DictAction
 from mmunseg.defenses import DEFENSE_NAMES
 from mmunseg.evaluation import method_comparison as comparison
 from mmunseg.evaluation.protection_eval import primary_metric
-from mmunseg.protect.options import BUDGET_RULE, format_budget, parse_budget
+from mmunseg.models.budget import BUDGET_RULE, format_eps
+from mmunseg.protect.options import parse_budget
 from mmunseg.utils import register_all_modules
 from mmunseg.utils.atomic_files import write_bytes_atomic
 
@@ -245,8 +246,8 @@ def run(args):
     caption = (f'Victim `{osp.relpath(args.victim, REPO)}` '
                f'({iterations} iterations, {args.seeds} seed(s)) on '
                f'`{osp.relpath(args.dataset, REPO)}`; budget object '
-               f'{format_budget(args.eps_object)}, background '
-               f'{format_budget(args.eps_background)}; evaluated on clean '
+               f'{format_eps(args.eps_object)}, background '
+               f'{format_eps(args.eps_background)}; evaluated on clean '
                'validation images.')
     print('\n' + caption + '\n\n' + table + '\n')
     record = dict(

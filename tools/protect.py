@@ -48,12 +48,13 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
+from mmunseg.models.budget import BUDGET_PRESETS, BUDGET_RULE
 from mmunseg.protect import PROMPT_MODES
-from mmunseg.protect.dataset_copy import BUDGETS, ProtectError, protect_dataset
+from mmunseg.protect.dataset_copy import ProtectError, protect_dataset
 from mmunseg.protect.manifest import (EXIT_FAILED, EXIT_FAILED_AND_OVER_BUDGET,
                                       EXIT_OVER_BUDGET, exit_status)
-from mmunseg.protect.options import (BUDGET_RULE, int_in, parse_budget,
-                                     parse_device, parse_size)
+from mmunseg.protect.options import (int_in, parse_budget, parse_device,
+                                     parse_size)
 from mmunseg.registry import NOISE_METHODS
 from mmunseg.utils import register_all_modules
 
@@ -123,7 +124,7 @@ def build_parser():
         'SAM\'s automatic masks for unlabelled images')
     parser.add_argument(
         '--budget',
-        choices=sorted(BUDGETS),
+        choices=sorted(BUDGET_PRESETS),
         default='paper',
         help='preset object/background budgets: paper 8/255 and 2/255, '
         'medical 4/255 and 1/255, train 1/255 and 0.25/255')
@@ -255,7 +256,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     rank, _ = init_distributed(args.launcher)
-    eps_object, eps_background = BUDGETS[args.budget]
+    budget = BUDGET_PRESETS[args.budget]
     check_splits(parser, Config.fromfile(args.config), args.splits)
     try:
         summary = protect_dataset(
@@ -266,9 +267,9 @@ def main(argv=None):
             method_options=args.method_options,
             splits=args.splits,
             prompt=args.prompt,
-            eps_object=eps_object
+            eps_object=budget.object
             if args.eps_object is None else args.eps_object,
-            eps_background=eps_background
+            eps_background=budget.background
             if args.eps_background is None else args.eps_background,
             background_classes=args.background_classes,
             ignore_index=args.ignore_index,

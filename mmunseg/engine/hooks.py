@@ -15,8 +15,8 @@ from mmengine.runner import Runner
 
 from mmunseg.registry import HOOKS
 from mmunseg.utils.checkpoint import make_message_hub_portable
-from ..models.unseg import unwrap
-from ..protect.image_io import write_bytes_atomic
+from ..utils.atomic_files import write_bytes_atomic
+from ..utils.model_wrappers import unwrap
 
 
 def wrapped_children(model: nn.Module) -> Set[str]:

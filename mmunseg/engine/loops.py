@@ -7,7 +7,8 @@ from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop, Runner
 
 from mmunseg.registry import LOOPS
-from ..models.unseg import PHASES, unwrap
+from ..models.unseg import PHASES
+from ..utils.model_wrappers import unwrap
 
 
 class BilevelSchedule:

@@ -18,8 +18,9 @@ from torch import Tensor
 
 from mmunseg.registry import HOOKS
 from ..models.budget import Budget
-from ..models.unseg import UnSeg, unwrap
-from ..protect.image_io import write_image_atomic
+from ..models.unseg import UnSeg
+from ..utils.atomic_files import write_image_atomic
+from ..utils.model_wrappers import unwrap
 
 CHANNELS = ('R', 'G', 'B')
 REGIONS = ('object', 'background')

@@ -5,7 +5,7 @@ import torch.nn as nn
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 
 from mmunseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
-from ..models.unseg import unwrap
+from ..utils.model_wrappers import unwrap
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()

@@ -6,22 +6,18 @@ from typing import (Callable, Dict, Iterator, List, NamedTuple, Optional,
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
 from mmunseg.registry import MODELS
+from mmunseg.utils.model_wrappers import unwrap
 from .budget import Budget
 from .generators.generate import generate_noise
 from .losses import PointSampledMaskLoss
 from .prompts import PromptSampler
 
 PHASES = ('surrogate', 'generator')
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The module inside a (distributed) wrapper."""
-    return module.module if is_model_wrapper(module) else module
 
 
 @contextmanager

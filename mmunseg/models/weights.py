@@ -80,7 +80,8 @@ def load_parts(parts: Mapping[str, nn.Module],
     ignored = sorted(set(state) - used)
     kept = [prefix + key for prefix, keys in missing.items() for key in keys]
     print_log(
-        f'loaded {sorted(parts)} from {source}' +
+        f'loaded {sorted(prefix.rstrip(".") for prefix in parts)} from '
+        f'{source}' +
         (f'; {len(kept)} keys kept at init, e.g. {kept[:3]}' if kept else '') +
         (f'; ignored {len(ignored)} keys such as {ignored[:3]}'
          if ignored else ''),

@@ -20,6 +20,7 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 from mmunseg.datasets.protected_copy import MANIFEST_FILE, load_manifest
+from mmunseg.models.budget import BUDGET_PRESETS, format_eps
 from mmunseg.registry import NOISE_METHODS
 from mmunseg.utils import register_all_modules
 from mmunseg.utils.atomic_files import write_bytes_atomic
@@ -27,17 +28,9 @@ from .export import copy_annotations, write_config_override, write_panels
 from .image_io import ensure_outside
 from .manifest import merge_manifests, summarize, summary_line
 from .memory import available_memory, format_size
-from .options import format_budget
 from .protector import Protector, manifest_shard_path, previous_records, shard
 from .settings import OutDirError, check_out_dir, file_sha256, write_settings
 from .sources import background_class_ids, load_split
-
-#: Object / background budgets of the paper, in [0, 1] units.
-BUDGETS = {
-    'paper': (8 / 255, 2 / 255),
-    'medical': (4 / 255, 1 / 255),
-    'train': (1 / 255, 0.25 / 255),
-}
 
 
 class ProtectError(ValueError):
@@ -218,8 +211,8 @@ def protect_dataset(config,
                     method_options=None,
                     splits=('train', ),
                     prompt='union',
-                    eps_object=BUDGETS['paper'][0],
-                    eps_background=BUDGETS['paper'][1],
+                    eps_object=BUDGET_PRESETS['paper'].object,
+                    eps_background=BUDGET_PRESETS['paper'].background,
                     background_classes=None,
                     ignore_index=255,
                     fmt='png',
@@ -381,8 +374,8 @@ def protect_dataset(config,
             else f'memory limit {format_size(max_memory)} per process'
         print(f'protecting {len(items)} images of {list(splits)} with '
               f'{method} ({prompt} prompt), eps object '
-              f'{format_budget(eps_object)}, background '
-              f'{format_budget(eps_background)}, {memory}, '
+              f'{format_eps(eps_object)}, background '
+              f'{format_eps(eps_background)}, {memory}, '
               f'{protector.workers} workers -> {out_dir}')
     protector.run(
         shard(items, rank, world_size),

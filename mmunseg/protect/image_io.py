@@ -9,12 +9,6 @@ from typing import Iterable, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-# engine/hooks.py and engine/noise_diagnostics.py still import these two
-# from here; they move to mmunseg.utils.atomic_files with refactor-models,
-# and this line goes at that merge.
-from mmunseg.utils.atomic_files import write_bytes_atomic  # noqa: F401
-from mmunseg.utils.atomic_files import write_image_atomic  # noqa: F401
-
 PathLike = Union[str, os.PathLike]
 
 # PIL's decompression-bomb limit (twice ``Image.MAX_IMAGE_PIXELS``).

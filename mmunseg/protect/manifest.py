@@ -17,8 +17,8 @@ from typing import Dict, Iterable, List, Mapping, Optional, Union
 import numpy as np
 
 from mmunseg.datasets.protected_copy import load_manifest
+from mmunseg.models.budget import budget_levels
 from mmunseg.utils.atomic_files import PathLike, write_bytes_atomic
-from .quality import budget_levels
 
 # How summary_line names the statuses other than 'protected', in its order.
 _STATUS_WORDS = {

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from mmunseg.models.budget import remove_dc
-from mmunseg.models.prompts import map_prompts
+from mmunseg.models.generators import NoiseGenerator
+from mmunseg.models.generators.generate import generate_noise
 from mmunseg.models.sam.encoder import IMAGENET_MEAN, IMAGENET_STD
 from mmunseg.registry import MODELS, NOISE_METHODS
 from mmunseg.utils import load_checkpoint_file
@@ -295,9 +296,8 @@ class UnSegGenerator(NoiseMethod):
         # Build in our scope whatever scope the caller has set.
         generator_cfg.setdefault('_scope_', 'mmunseg')
         kind = generator_cfg.get('type')
-        if not hasattr(
-                MODELS.get(kind) if isinstance(kind, str) else kind,
-                'load_weights'):
+        built = MODELS.get(kind) if isinstance(kind, str) else kind
+        if not (isinstance(built, type) and issubclass(built, NoiseGenerator)):
             raise ValueError(f'{checkpoint}: the generator config names '
                              f'{kind!r}, not a noise generator')
         self.generator = MODELS.build(generator_cfg)
@@ -449,42 +449,19 @@ class UnSegGenerator(NoiseMethod):
             noise = self.network(inputs, **prompts)
         return noise.float()
 
-    def coded_noise(self, inputs, prompts, codes, whole_image):
-        """Noise of a generator with codes: objects coded, background 0.
-
-        Prompts of the whole image (``whole_image``) get the background
-        code outside their mask, as in training; per-class prompts count
-        only inside their mask and need one pass.
-        """
-        noise = self.forward_network(inputs, dict(prompts, codes=codes))
-        if not whole_image.any() or 'masks' not in prompts:
-            return noise
-        index = torch.nonzero(whole_image)[:, 0]
-        background = self.forward_network(
-            inputs[index],
-            dict(
-                map_prompts(prompts, lambda value: value[index]),
-                codes=torch.zeros_like(codes[index])))
-        mask = F.interpolate(
-            prompts['masks'][index] / 255,
-            noise.shape[-2:],
-            mode='bilinear',
-            align_corners=False).round()
-        noise[index] = mask * noise[index] + (1 - mask) * background
-        return noise
-
     @torch.inference_mode()
     def generate(self, images, prompts):
         inputs, sides = zip(*(self.to_input(image) for image in images))
         inputs = torch.cat(inputs)
         tensors = self.prompt_inputs(prompts, sides)
         codes = self.codes(prompts)
-        if codes is None:
-            noise = self.forward_network(inputs, tensors)
-        else:
-            whole_image = torch.tensor([p.class_id is None for p in prompts],
-                                       device=self.device)
-            noise = self.coded_noise(inputs, tensors, codes, whole_image)
+        masks = tensors.get('masks')
+        whole_image = torch.tensor([p.class_id is None for p in prompts],
+                                   device=self.device)
+        noise = generate_noise(
+            lambda batch, **kwargs: self.forward_network(batch, kwargs),
+            inputs, tensors, codes, None if masks is None else masks / 255,
+            whole_image)
         outputs = []
         for unit, image, side, prompt in zip(noise, images, sides, prompts):
             unit = F.interpolate(

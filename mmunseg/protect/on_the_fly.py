@@ -12,10 +12,10 @@ images.
 import numpy as np
 
 from mmunseg.datasets.transforms.noise import to_rgb
+from mmunseg.models.budget import Budget, perturb_image
 from mmunseg.registry import TRANSFORMS
 from .methods import Prompt, UnSegGenerator
 from .objects import semantic_objects, union
-from .protector import perturb_image
 
 
 @TRANSFORMS.register_module()
@@ -45,8 +45,7 @@ class GenerateUnlearnableNoise:
                  channel_order='bgr',
                  device='cpu'):
         self.checkpoint = checkpoint
-        self.eps_object = eps_object
-        self.eps_background = eps_background
+        self.budget = Budget(eps_object, eps_background)
         self.ignore_index = ignore_index
         self.background_ids = tuple(background_ids)
         self.channel_order = channel_order
@@ -71,13 +70,12 @@ class GenerateUnlearnableNoise:
         if not mask.any():
             return results
         noise = self.method.generate([rgb], [Prompt(mask=mask)])[0]
-        protected = perturb_image(rgb, mask, noise, self.eps_object,
-                                  self.eps_background)
+        protected = perturb_image(rgb, mask, noise, self.budget)
         results['img'] = np.ascontiguousarray(
             to_rgb(protected, self.channel_order))
         return results
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(checkpoint={self.checkpoint!r}, '
-                f'eps_object={self.eps_object:.5f}, '
-                f'eps_background={self.eps_background:.5f})')
+                f'eps_object={self.budget.object:.5f}, '
+                f'eps_background={self.budget.background:.5f})')

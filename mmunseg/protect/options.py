@@ -6,76 +6,24 @@ into a run (or never).
 """
 import argparse
 import re
-from fractions import Fraction
 
 import torch
 
-_NUMBER = r'(?:\d+(?:\.\d*)?|\.\d+)'
-_WHOLE = re.compile(r'\d+')
-_FRACTION = re.compile(rf'({_NUMBER})/({_NUMBER})')
-
-#: How a budget is written, for help texts and errors.
-BUDGET_RULE = ('a whole number N is N grey levels out of 255 (8 = 8/255); '
-               'anything else is written as a fraction of the 8-bit range, '
-               'N/255 (8/255, 5.5/255); a bare decimal such as 0.03 or 1.0 '
-               'is refused, since it could be read either way')
+from mmunseg.models.budget import parse_eps
 
 
 def parse_budget(text):
-    """An L-inf budget in [0, 1] units from its command-line text.
-
-    One rule, no guessing (:data:`BUDGET_RULE`): ``8`` is 8 grey levels,
-    ``8/255`` and ``5.5/255`` are fractions of the 8-bit range; ``0.03``,
-    ``1.0`` or ``1e-2`` are refused.
-
-    Args:
-        text (str): The value as typed.
-
-    Returns:
-        float: The budget, ``N / 255`` for ``N`` grey levels.
+    """An L-inf budget in [0, 1] units from its command-line text, by the
+    one rule of :func:`mmunseg.models.budget.parse_eps`.
 
     Raises:
         argparse.ArgumentTypeError: The value is malformed, ambiguous,
             negative or larger than the whole range.
     """
-    text = text.strip()
-    if text.startswith('-'):
-        raise argparse.ArgumentTypeError(
-            f'budget {text} is negative; budgets are 0 to 255 grey levels')
-    if _WHOLE.fullmatch(text):
-        levels = int(text)
-        if levels > 255:
-            raise argparse.ArgumentTypeError(
-                f'budget {text} is {levels} grey levels, more than the 255 '
-                'of the 8-bit range')
-        return levels / 255
-    if re.fullmatch(_NUMBER, text):
-        raise argparse.ArgumentTypeError(
-            f'budget {text} is ambiguous: grey levels or a fraction of the '
-            f'range? Write {text}/255 for {text} grey levels, or the '
-            f'fraction as N/255 ({BUDGET_RULE})')
-    match = _FRACTION.fullmatch(text)
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f'budget {text!r} is not a budget: {BUDGET_RULE}')
-    numerator, denominator = (Fraction(part) for part in match.groups())
-    if denominator == 0:
-        raise argparse.ArgumentTypeError(f'budget {text} divides by zero')
-    value = numerator / denominator
-    if value > 1:
-        raise argparse.ArgumentTypeError(
-            f'budget {text} is {float(value * 255):g} grey levels, more than '
-            'the 255 of the 8-bit range')
-    return float(value)
-
-
-def format_budget(eps):
-    """``8/255`` or ``5.5/255``: a budget in the form :func:`parse_budget`
-    reads (back exactly for whole grey levels, to the last bit otherwise)."""
-    levels = eps * 255
-    if abs(levels - round(levels)) < 1e-9:
-        return f'{round(levels)}/255'
-    return f'{levels!r}/255'
+    try:
+        return parse_eps(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def int_in(low, high=None):

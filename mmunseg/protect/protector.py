@@ -21,7 +21,7 @@ from mmunseg.datasets.protected_copy import (MANIFEST_FILE, NOISE_DIR,
                                              load_manifest, noise_file,
                                              save_perturbation)
 from mmunseg.utils.atomic_files import write_image_atomic
-from ..models.budget import budget_map, scale_noise
+from ..models.budget import Budget, perturb_image
 from .image_io import (ImageReadError, ImageTooLarge, image_size,
                        mirrored_path, read_image)
 from .manifest import ManifestWriter
@@ -30,7 +30,7 @@ from .memory import (AUTOMATIC_MASKS_BYTES_PER_PIXEL,
 from .methods import Prompt
 from .objects import PROMPT_MODES, class_id, class_map, union
 from .pipeline import StagePool, check_workers, default_workers
-from .quality import check_budget, psnr, quantize_within_budget, ssim
+from .quality import check_budget, psnr, ssim
 
 #: Errors of running out of memory on one image (host or GPU): the
 #: memory estimate (``max_memory``) was too low for it.
@@ -81,32 +81,6 @@ def prompts_for(mode, objects, object_mask, key, num_points=10):
             for name, mask in objects.items()
         ]
     return calls
-
-
-def perturb_image(image, object_mask, noise, eps_object, eps_background):
-    """Add unit-range noise to an image within the per-region budget.
-
-    The budget is applied in fp32 (:mod:`mmunseg.models.budget`) and the
-    result quantised so that the L-inf bound holds in grey levels.
-
-    Args:
-        image (np.ndarray): uint8 (H, W, C).
-        object_mask (np.ndarray): (H, W) bool.
-        noise (np.ndarray): float (H, W, C) in [-1, 1].
-        eps_object (float): Budget on the object, [0, 1] units.
-        eps_background (float): Budget elsewhere.
-
-    Returns:
-        np.ndarray: The protected uint8 (H, W, C) image.
-    """
-    mask = torch.from_numpy(object_mask)[None, None].float()
-    delta = scale_noise(
-        torch.from_numpy(noise).permute(2, 0, 1)[None].float(), mask,
-        eps_object, eps_background)[0].permute(1, 2, 0).numpy()
-    budget = budget_map(mask, eps_object, eps_background)[0, 0].numpy()
-    return quantize_within_budget(image,
-                                  image.astype(np.float32) + 255 * delta,
-                                  budget)
 
 
 @dataclass(frozen=True)
@@ -243,8 +217,8 @@ def finish_item(spec, item, image, object_mask, noise, seconds):
         region, PSNR and SSIM, or ``failed`` (out of memory, no file left).
     """
     try:
-        protected = perturb_image(image, object_mask, noise, spec.eps_object,
-                                  spec.eps_background)
+        protected = perturb_image(image, object_mask, noise,
+                                  Budget(spec.eps_object, spec.eps_background))
         path = spec.output_file(item)
         write_image_atomic(path, protected, spec.fmt, spec.jpeg_quality)
         if spec.save_noise:

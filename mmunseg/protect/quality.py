@@ -1,15 +1,12 @@
-"""Quantising protected images within their noise budget, and measuring
-what the noise did to them."""
+"""Checking protected images against their noise budget, and measuring
+what the noise did to them (quantising them within it is
+:func:`mmunseg.models.budget.quantize_within_budget`)."""
 from typing import Dict, Optional
 
 import cv2
 import numpy as np
 
-# Budgets are compared in grey levels, ``floor(255 * eps + _LEVEL_TOL)``. The
-# tolerance absorbs float32 rounding of budget maps (up to ~2e-5 levels) so
-# eps = k / 255 allows exactly k levels, and is far below any fractional
-# budget anyone would choose on purpose.
-_LEVEL_TOL = 1e-3
+from mmunseg.models.budget import budget_levels
 
 # SSIM constants of Wang et al. 2004 for 8-bit images.
 _SSIM_C1 = (0.01 * 255)**2
@@ -22,66 +19,10 @@ class BudgetViolation(RuntimeError):
     """A protected image differs from its original by more than allowed."""
 
 
-def budget_levels(eps: float) -> int:
-    """The largest whole number of grey levels within an L-inf budget.
-
-    Args:
-        eps (float): Budget in [0, 1] units.
-
-    Returns:
-        int: ``floor(255 * eps)``, e.g. 8 for 8/255 and 2 for 2.5/255.
-    """
-    return int(np.floor(255 * eps + _LEVEL_TOL))
-
-
 def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape != b.shape or a.dtype != np.uint8 or b.dtype != np.uint8:
         raise ValueError('expected two uint8 images of the same shape, got '
                          f'{a.dtype} {a.shape} and {b.dtype} {b.shape}')
-
-
-def quantize_within_budget(original: np.ndarray, protected_float: np.ndarray,
-                           budget_map: np.ndarray) -> np.ndarray:
-    """Round a protected image to 8 bits without exceeding its budget.
-
-    The image is rounded and clipped to [0, 255], then each pixel's
-    difference from the original is clipped to its budget in whole grey
-    levels, ``floor(255 * budget)``. When ``255 * budget`` is integral (eps
-    = k / 255) a float image within budget only ever rounds to within
-    budget, so this is plain rounding; for fractional budgets such as
-    2.5 / 255 rounding alone could reach 3 levels, and the clip keeps the
-    saved image within the bound that :func:`check_budget` enforces.
-
-    Args:
-        original (np.ndarray): uint8 image, (H, W, 3).
-        protected_float (np.ndarray): Protected image on the 0..255 scale,
-            ``original + 255 * delta``, float, (H, W, 3).
-        budget_map (np.ndarray): Per-pixel L-inf budgets in [0, 1] units,
-            float, (H, W).
-
-    Returns:
-        np.ndarray: uint8 protected image, (H, W, 3), with
-        ``|result - original| <= floor(255 * budget_map)`` at every pixel.
-    """
-    if (original.dtype != np.uint8 or original.ndim != 3
-            or protected_float.shape != original.shape
-            or budget_map.shape != original.shape[:2]):
-        raise ValueError(
-            'expected a uint8 (H, W, 3) original, an (H, W, 3) protected '
-            f'image and an (H, W) budget map, got {original.dtype} '
-            f'{original.shape}, {protected_float.shape} and '
-            f'{budget_map.shape}')
-    if not np.isfinite(protected_float).all():
-        raise ValueError('the protected image has NaN or infinite values')
-    if budget_map.min() < 0 or budget_map.max() > 1:
-        raise ValueError('budgets must be in [0, 1], got values in '
-                         f'[{budget_map.min()}, {budget_map.max()}]')
-    allowed = np.floor(255 * budget_map.astype(np.float64) + _LEVEL_TOL)
-    allowed = allowed[..., None]
-    quantized = np.clip(np.rint(protected_float), 0, 255)
-    diff = np.clip(quantized - original, -allowed, allowed)
-    # Between the original and the rounded value, so still within [0, 255].
-    return (original + diff).astype(np.uint8)
 
 
 def linf_by_region(original: np.ndarray, protected: np.ndarray,

@@ -12,8 +12,8 @@ import json
 import os
 import os.path as osp
 
+from mmunseg.models.budget import format_eps
 from mmunseg.utils.atomic_files import write_bytes_atomic
-from .options import format_budget
 
 #: The settings record in the output folder.
 SETTINGS_FILE = 'protect_settings.json'
@@ -53,7 +53,7 @@ def setting_differences(recorded, current):
 
     def shown(key, value):
         if key.startswith('eps_') and isinstance(value, float):
-            return format_budget(value)
+            return format_eps(value)
         return json.dumps(value)
 
     return [

@@ -1,8 +1,9 @@
 """Reaching the model inside MMEngine's (distributed) wrappers."""
+import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
 
-def unwrap(module):
+def unwrap(module: nn.Module) -> nn.Module:
     """The module inside a (distributed) wrapper, or ``module`` itself.
 
     Args:

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from mmunseg.models.budget import Budget, budget_levels, perturb_image
 from mmunseg.protect import (ErrorMinimizingNoise, Prompt, ProtectItem,
                              UniformNoise, read_image)
 from mmunseg.protect.baselines.autoregressive import ar_patterns
 from mmunseg.protect.objects import class_map
-from mmunseg.protect.protector import perturb_image
-from mmunseg.protect.quality import budget_levels
 from mmunseg.registry import NOISE_METHODS
 from tests.protect.test_protector import (EPS_BACKGROUND, EPS_OBJECT, camvid,
                                           items_of, protect)
@@ -211,8 +210,8 @@ def test_em_noise_lowers_the_training_loss_versus_uniform_noise():
         """Mean loss of the last 5 of 30 steps of a fresh surrogate (not
         the one the noise was made with) on the protected images."""
         protected = [
-            perturb_image(image, prompt.mask, noise, EPS_OBJECT,
-                          EPS_BACKGROUND)
+            perturb_image(image, prompt.mask, noise,
+                          Budget(EPS_OBJECT, EPS_BACKGROUND))
             for image, prompt, noise in zip(images, prompts, noises)
         ]
         fresh = ErrorMinimizingNoise(**settings, seed=seed)

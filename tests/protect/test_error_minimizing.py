@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmunseg.models.budget import budget_levels
 from mmunseg.protect import (ErrorMinimizingNoise, Prompt, ProtectItem,
                              Protector, load_manifest, read_image)
 from mmunseg.protect.objects import class_map
-from mmunseg.protect.quality import budget_levels
 from tests.utils import REPO_ROOT, data_path
 
 EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255

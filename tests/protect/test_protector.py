@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
+from mmunseg.models.budget import budget_levels
 from mmunseg.protect import (ProtectItem, Protector, UniformNoise,
                              UnSegGenerator, load_manifest, read_image, shard)
-from mmunseg.protect.quality import budget_levels
 from tests.utils import data_path, save_micro_generator
 
 EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from mmunseg.protect.quality import (BudgetViolation, budget_levels,
-                                     check_budget, linf_by_region, psnr,
-                                     quantize_within_budget, ssim)
+from mmunseg.models.budget import budget_levels, quantize_within_budget
+from mmunseg.protect.quality import (BudgetViolation, check_budget,
+                                     linf_by_region, psnr, ssim)
 
 
 def _image(seed, shape=(24, 32, 3)):

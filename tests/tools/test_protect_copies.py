@@ -18,9 +18,10 @@ import zlib
 
 import pytest
 
+from mmunseg.models.budget import format_eps
 from mmunseg.protect.manifest import (EXIT_FAILED, EXIT_FAILED_AND_OVER_BUDGET,
                                       EXIT_OVER_BUDGET, exit_status, summarize)
-from mmunseg.protect.options import format_budget, parse_budget, parse_size
+from mmunseg.protect.options import parse_budget, parse_size
 from tests.utils import REPO_ROOT, data_path, save_micro_generator
 
 PROTECT = osp.join(REPO_ROOT, 'tools', 'protect.py')
@@ -180,7 +181,7 @@ def test_a_method_that_learns_in_order_cannot_resume(dataset, tmp_path, capsys,
                                          ('1/32', 255 / 32)])
 def test_budgets_follow_one_rule(text, levels):
     assert parse_budget(text) * 255 == pytest.approx(levels, abs=1e-9)
-    assert parse_budget(format_budget(parse_budget(text))) == pytest.approx(
+    assert parse_budget(format_eps(parse_budget(text))) == pytest.approx(
         parse_budget(text), abs=1e-15)
 
 

@@ -52,7 +52,7 @@ def tiny_unet(num_classes):
             loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)))
 
 
-@NOISE_METHODS.register_module()
+@NOISE_METHODS.register_module(name=['ErrorMinimizingNoise', 'em'])
 class ErrorMinimizingNoise(NoiseMethod):
     """Noise that minimises a surrogate's segmentation loss (min-min).
 
@@ -164,6 +164,8 @@ class ErrorMinimizingNoise(NoiseMethod):
 
     #: The noise depends on ``Prompt.labels``.
     needs_labels = True
+    run_values = ('seed', 'device', 'eps_object', 'eps_background',
+                  'num_classes')
     #: Surrogate activations with their gradients, the noise and its
     #: gradient, per pixel of the crafting resolution: about 580 bytes with
     #: the default surrogate (peak RSS over one 2000 x 1500 image at
