@@ -32,6 +32,7 @@ import torch
 from generation_speed import machine
 from mmengine.config import Config
 
+from mmunseg.models.budget import Budget
 from mmunseg.protect import (Protector, background_class_ids, load_manifest,
                              load_split)
 from mmunseg.registry import NOISE_METHODS
@@ -39,7 +40,7 @@ from mmunseg.utils import register_all_modules
 from mmunseg.utils.atomic_files import write_bytes_atomic
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255
+BUDGET = Budget(8 / 255, 2 / 255)
 #: EM's defaults before issue 14: one image at full resolution.
 OLD_DEFAULTS = dict(rounds=5, train_steps=10, steps=20, craft_stride=1)
 #: The split is protected in this many minutes or less (issue 14, item 3).
@@ -114,8 +115,7 @@ class Setting:
         self.protector = Protector(
             self.method,
             self.folder,
-            EPS_OBJECT,
-            EPS_BACKGROUND,
+            BUDGET,
             batch_size=batch_size,
             background_ids=background_ids,
             workers=0)
@@ -220,7 +220,7 @@ def main():
         'estimate the wall time on idle cores',
         dataset=osp.relpath(args.dataset, REPO),
         split_images=len(items),
-        budget=dict(object=EPS_OBJECT, background=EPS_BACKGROUND),
+        budget=BUDGET.to_dict(),
         target_minutes=TARGET_MINUTES,
         rows=rows)
     text = table(result)

@@ -37,7 +37,7 @@ from mmengine.config import Config, DictAction
 from mmunseg.defenses import DEFENSE_NAMES
 from mmunseg.evaluation import method_comparison as comparison
 from mmunseg.evaluation.protection_eval import primary_metric
-from mmunseg.models.budget import BUDGET_RULE, format_eps
+from mmunseg.models.budget import BUDGET_RULE, Budget, format_eps
 from mmunseg.protect.options import parse_budget
 from mmunseg.utils import register_all_modules
 from mmunseg.utils.atomic_files import write_bytes_atomic
@@ -196,8 +196,8 @@ def run(args):
             osp.join(args.work_dir, 'generator',
                      comparison.config_stem(args.generator_config)))
     options = grouped(args.method_options)
-    data = comparison.data_key(args.dataset, args.eps_object,
-                               args.eps_background)
+    budget = Budget(args.eps_object, args.eps_background)
+    data = comparison.data_key(args.dataset, budget)
     roots, protection = {}, {}
     for name in methods:
         roots[name] = osp.join(
@@ -209,8 +209,7 @@ def run(args):
             name,
             args.dataset,
             roots[name],
-            args.eps_object,
-            args.eps_background,
+            budget,
             checkpoint=checkpoint,
             options=options.get(name),
             batch_size=args.batch_size,
@@ -246,8 +245,8 @@ def run(args):
     caption = (f'Victim `{osp.relpath(args.victim, REPO)}` '
                f'({iterations} iterations, {args.seeds} seed(s)) on '
                f'`{osp.relpath(args.dataset, REPO)}`; budget object '
-               f'{format_eps(args.eps_object)}, background '
-               f'{format_eps(args.eps_background)}; evaluated on clean '
+               f'{format_eps(budget.object)}, background '
+               f'{format_eps(budget.background)}; evaluated on clean '
                'validation images.')
     print('\n' + caption + '\n\n' + table + '\n')
     record = dict(
@@ -262,7 +261,7 @@ def run(args):
         victim=osp.relpath(args.victim, REPO),
         iterations=iterations,
         metric=metric,
-        budget=dict(object=args.eps_object, background=args.eps_background),
+        budget=budget.to_dict(),
         protection=protection,
         rows=rows,
         runs=[

@@ -38,6 +38,7 @@ from generation_speed import (build_generator, generator_config, machine,
                               synchronize)
 from mmengine.config import Config
 
+from mmunseg.models.budget import Budget
 from mmunseg.protect import Protector, background_class_ids, load_split
 from mmunseg.protect.pipeline import StagePool
 from mmunseg.protect.protector import Loaded, load_item
@@ -45,7 +46,7 @@ from mmunseg.registry import NOISE_METHODS
 from mmunseg.utils import register_all_modules
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255
+BUDGET = Budget(8 / 255, 2 / 255)
 #: End to end against the slower of generate() and the I/O ceiling.
 END_TO_END_TARGET = 0.8
 #: The I/O ceiling with 2 workers against 1.
@@ -126,8 +127,7 @@ def time_protector(method, items, folder, workers, args, background_ids):
     protector = Protector(
         method,
         folder,
-        EPS_OBJECT,
-        EPS_BACKGROUND,
+        BUDGET,
         batch_size=args.batch_size,
         background_ids=background_ids,
         workers=workers)
@@ -147,12 +147,7 @@ def time_generate(method, items, folder, args, background_ids):
     """Seconds of ``generate()`` alone on the batches the protector gives
     it; decoding and prompts come first, untimed."""
     probe = Protector(
-        method,
-        folder,
-        EPS_OBJECT,
-        EPS_BACKGROUND,
-        background_ids=background_ids,
-        workers=0)
+        method, folder, BUDGET, background_ids=background_ids, workers=0)
     seconds = 0
     for start in range(0, len(items), args.batch_size):
         images, prompts = [], []

@@ -48,7 +48,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 
-from mmunseg.models.budget import BUDGET_PRESETS, BUDGET_RULE
+from mmunseg.models.budget import BUDGET_PRESETS, BUDGET_RULE, Budget
 from mmunseg.protect import PROMPT_MODES
 from mmunseg.protect.dataset_copy import ProtectError, protect_dataset
 from mmunseg.protect.manifest import (EXIT_FAILED, EXIT_FAILED_AND_OVER_BUDGET,
@@ -256,7 +256,11 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     rank, _ = init_distributed(args.launcher)
-    budget = BUDGET_PRESETS[args.budget]
+    preset = BUDGET_PRESETS[args.budget]
+    budget = Budget(
+        preset.object if args.eps_object is None else args.eps_object,
+        preset.background
+        if args.eps_background is None else args.eps_background)
     check_splits(parser, Config.fromfile(args.config), args.splits)
     try:
         summary = protect_dataset(
@@ -267,10 +271,7 @@ def main(argv=None):
             method_options=args.method_options,
             splits=args.splits,
             prompt=args.prompt,
-            eps_object=budget.object
-            if args.eps_object is None else args.eps_object,
-            eps_background=budget.background
-            if args.eps_background is None else args.eps_background,
+            budget=budget,
             background_classes=args.background_classes,
             ignore_index=args.ignore_index,
             fmt=args.format,

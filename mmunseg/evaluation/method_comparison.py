@@ -85,10 +85,10 @@ def config_stem(path):
     return osp.splitext(osp.basename(path))[0]
 
 
-def data_key(dataset_config, eps_object, eps_background):
+def data_key(dataset_config, budget):
     """``camvid_obj8-bg2``: the dataset and the budget in grey levels."""
-    return (f'{config_stem(dataset_config)}_obj{eps_object * 255:.4g}'
-            f'-bg{eps_background * 255:.4g}')
+    return (f'{config_stem(dataset_config)}_obj{budget.object * 255:.4g}'
+            f'-bg{budget.background * 255:.4g}')
 
 
 def copy_key(method, options=None, checkpoint=None, prompt='union'):
@@ -133,8 +133,7 @@ def train_generator(config, work_dir):
 def protect_split(method,
                   dataset_config,
                   out_dir,
-                  eps_object,
-                  eps_background,
+                  budget,
                   checkpoint=None,
                   options=None,
                   batch_size=8,
@@ -147,8 +146,7 @@ def protect_split(method,
         method (str): A ``tools/protect.py --method`` name.
         dataset_config (str): MMSeg / MMDet dataset config.
         out_dir (str): The copy's root.
-        eps_object (float): Object budget, [0, 1] units.
-        eps_background (float): Background budget.
+        budget (Budget): The L-inf budgets of the two regions.
         checkpoint (str, optional): The generator, for ``unseg``.
         options (dict, optional): ``--method-options``.
         batch_size (int): Images per generation call.
@@ -171,8 +169,7 @@ def protect_split(method,
         checkpoint=checkpoint if method == 'unseg' else None,
         method_options=options,
         prompt=prompt,
-        eps_object=eps_object,
-        eps_background=eps_background,
+        budget=budget,
         batch_size=batch_size,
         device=device,
         resume=True)

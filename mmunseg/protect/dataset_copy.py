@@ -20,7 +20,7 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 from mmunseg.datasets.protected_copy import MANIFEST_FILE, load_manifest
-from mmunseg.models.budget import BUDGET_PRESETS, format_eps
+from mmunseg.models.budget import Budget, format_eps
 from mmunseg.registry import NOISE_METHODS
 from mmunseg.utils import register_all_modules
 from mmunseg.utils.atomic_files import write_bytes_atomic
@@ -118,9 +118,9 @@ def copy_settings(cls, options, checkpoint, run):
         cls (type): The method's class.
         options (dict): The options it was built with.
         checkpoint (str, optional): The generator's checkpoint.
-        run (dict): ``eps_object``, ``eps_background``, ``prompt``,
-            ``format``, ``jpeg_quality``, ``ignore_index``,
-            ``background_ids``, ``save_noise`` and ``dataset_config``.
+        run (dict): ``budget``, ``prompt``, ``format``, ``jpeg_quality``,
+            ``ignore_index``, ``background_ids``, ``save_noise`` and
+            ``dataset_config``.
 
     Returns:
         dict: The settings record.
@@ -134,13 +134,15 @@ def copy_settings(cls, options, checkpoint, run):
         }, **options)
     if options.get('device') is not None:
         options['device'] = torch.device(options['device']).type
+    if 'budget' in options:
+        options['budget'] = Budget.of(options['budget']).to_dict()
     return dict(
         method=cls.__name__,
         method_options=options,
         checkpoint_sha256=file_sha256(checkpoint)
         if cls.needs_checkpoint else None,
-        eps_object=run['eps_object'],
-        eps_background=run['eps_background'],
+        eps_object=run['budget'].object,
+        eps_background=run['budget'].background,
         prompt=run['prompt'],
         format=run['format'],
         jpeg_quality=run['jpeg_quality'] if run['format'] == 'jpg' else None,
@@ -187,8 +189,7 @@ def finish_copy(out_dir, splits, items, protector, config, summary_fields, vis,
         copy_annotations(split, out_dir, protector.spec.fmt)
     config_path = write_config_override(config, splits, out_dir,
                                         protector.spec.fmt)
-    summary = summarize(records, protector.spec.eps_object,
-                        protector.spec.eps_background)
+    summary = summarize(records, protector.spec.budget)
     summary.update(summary_fields, dataset_config=config_path)
     write_bytes_atomic(
         osp.join(out_dir, 'summary.json'),
@@ -211,8 +212,7 @@ def protect_dataset(config,
                     method_options=None,
                     splits=('train', ),
                     prompt='union',
-                    eps_object=BUDGET_PRESETS['paper'].object,
-                    eps_background=BUDGET_PRESETS['paper'].background,
+                    budget='paper',
                     background_classes=None,
                     ignore_index=255,
                     fmt='png',
@@ -243,8 +243,9 @@ def protect_dataset(config,
         method_options (dict, optional): The method's constructor arguments.
         splits (Sequence[str]): ``train``, ``val``, ``test``.
         prompt (str): One of :data:`~mmunseg.protect.PROMPT_MODES`.
-        eps_object (float): L-inf budget on objects, [0, 1] units.
-        eps_background (float): L-inf budget elsewhere.
+        budget (Budget | dict | str): L-inf budgets of the objects and the
+            background (:meth:`Budget.of`: a budget, its dict or a preset
+            name; default the paper's 8/255 and 2/255).
         background_classes (Sequence[int], optional): Semantic classes that
             are not objects (default: classes named like "background").
         ignore_index (int): Label value of unlabelled pixels.
@@ -273,6 +274,10 @@ def protect_dataset(config,
         ProtectError: The run cannot start (see the class).
     """
     register_all_modules(init_default_scope_to_mmunseg=False)
+    try:
+        budget = Budget.of(budget)
+    except ValueError as error:
+        raise ProtectError(str(error)) from None
     rank, world_size = dist_info()
     if device is None:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -302,8 +307,7 @@ def protect_dataset(config,
         dict(
             seed=seed,
             device=device,
-            eps_object=eps_object,
-            eps_background=eps_background,
+            budget=budget,
             num_classes=len(classes) if classes else None),
         checkpoint=checkpoint,
         generator_config=generator_config,
@@ -321,8 +325,7 @@ def protect_dataset(config,
     settings = copy_settings(
         cls, options, checkpoint,
         dict(
-            eps_object=eps_object,
-            eps_background=eps_background,
+            budget=budget,
             prompt=prompt,
             format=fmt,
             jpeg_quality=jpeg_quality,
@@ -344,8 +347,7 @@ def protect_dataset(config,
     protector = Protector(
         noise_method,
         out_dir,
-        eps_object,
-        eps_background,
+        budget,
         prompt_mode=prompt,
         fmt=fmt,
         jpeg_quality=jpeg_quality,
@@ -374,8 +376,8 @@ def protect_dataset(config,
             else f'memory limit {format_size(max_memory)} per process'
         print(f'protecting {len(items)} images of {list(splits)} with '
               f'{method} ({prompt} prompt), eps object '
-              f'{format_eps(eps_object)}, background '
-              f'{format_eps(eps_background)}, {memory}, '
+              f'{format_eps(budget.object)}, background '
+              f'{format_eps(budget.background)}, {memory}, '
               f'{protector.workers} workers -> {out_dir}')
     protector.run(
         shard(items, rank, world_size),

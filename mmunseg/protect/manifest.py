@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Union
 import numpy as np
 
 from mmunseg.datasets.protected_copy import load_manifest
-from mmunseg.models.budget import budget_levels
+from mmunseg.models.budget import Budget, budget_levels
 from mmunseg.utils.atomic_files import PathLike, write_bytes_atomic
 
 # How summary_line names the statuses other than 'protected', in its order.
@@ -155,14 +155,13 @@ def _stats(values: List[float]) -> Optional[Dict[str, float]]:
 
 
 def summarize(records: Union[Iterable[dict], Mapping[str, dict]],
-              eps_object: float, eps_background: float) -> dict:
+              budget: Budget) -> dict:
     """Totals of a protect job.
 
     Args:
         records (Iterable[dict] | Mapping[str, dict]): Records, or the dict
             returned by :func:`load_manifest`.
-        eps_object (float): Object budget of the job, in [0, 1] units.
-        eps_background (float): Background budget, in [0, 1] units.
+        budget (Budget): The job's budgets.
 
     Returns:
         dict: With keys
@@ -189,8 +188,8 @@ def summarize(records: Union[Iterable[dict], Mapping[str, dict]],
         records = records.values()
     records = list(records)
     allowed = dict(
-        object=budget_levels(eps_object),
-        background=budget_levels(eps_background))
+        object=budget_levels(budget.object),
+        background=budget_levels(budget.background))
     linf = dict(object=None, background=None)
     over_budget = set()
     for record in records:

@@ -83,8 +83,8 @@ class NoiseMethod:
 
     #: Constructor arguments that take the protect run's value of the same
     #: name unless the method's options set them: any of ``seed``,
-    #: ``device``, ``eps_object``, ``eps_background`` and ``num_classes``
-    #: (the dataset's).
+    #: ``device``, ``budget`` (a :class:`~mmunseg.models.budget.Budget`) and
+    #: ``num_classes`` (the dataset's).
     run_values = ()
     #: Whether the noise depends on ``Prompt.labels`` (the class of each
     #: pixel): such a method cannot take per-object prompts.

@@ -28,8 +28,9 @@ class GenerateUnlearnableNoise:
 
     Args:
         checkpoint (str): Trained generator.
-        eps_object (float): Budget on objects, [0, 1] units (8/255).
-        eps_background (float): Budget elsewhere (2/255).
+        budget (Budget | dict | str): L-inf budgets on the objects and
+            elsewhere: ``dict(object=8 / 255, background=2 / 255)`` or a
+            preset name (:meth:`Budget.of`; default the paper's).
         ignore_index (int): Unlabelled value of the label map.
         background_ids (Sequence[int]): Classes that are not objects.
         channel_order (str): ``bgr`` or ``rgb``.
@@ -38,14 +39,13 @@ class GenerateUnlearnableNoise:
 
     def __init__(self,
                  checkpoint,
-                 eps_object=8 / 255,
-                 eps_background=2 / 255,
+                 budget='paper',
                  ignore_index=255,
                  background_ids=(),
                  channel_order='bgr',
                  device='cpu'):
         self.checkpoint = checkpoint
-        self.budget = Budget(eps_object, eps_background)
+        self.budget = Budget.of(budget)
         self.ignore_index = ignore_index
         self.background_ids = tuple(background_ids)
         self.channel_order = channel_order
@@ -77,5 +77,5 @@ class GenerateUnlearnableNoise:
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(checkpoint={self.checkpoint!r}, '
-                f'eps_object={self.budget.object:.5f}, '
-                f'eps_background={self.budget.background:.5f})')
+                f'budget=dict(object={self.budget.object:.5f}, '
+                f'background={self.budget.background:.5f}))')

@@ -89,8 +89,7 @@ class CopySpec:
     the per-image stages need, which a worker process receives with each of
     its tasks (see :class:`Protector` for their meaning)."""
     out_dir: str
-    eps_object: float
-    eps_background: float
+    budget: Budget
     prompt_mode: str
     fmt: str
     jpeg_quality: int
@@ -119,8 +118,8 @@ class CopySpec:
             psnr=None,
             ssim=None,
             error=None,
-            eps_object=self.eps_object,
-            eps_background=self.eps_background,
+            eps_object=self.budget.object,
+            eps_background=self.budget.background,
             prompt=self.prompt_mode)
         record.update(fields)
         return record
@@ -217,8 +216,7 @@ def finish_item(spec, item, image, object_mask, noise, seconds):
         region, PSNR and SSIM, or ``failed`` (out of memory, no file left).
     """
     try:
-        protected = perturb_image(image, object_mask, noise,
-                                  Budget(spec.eps_object, spec.eps_background))
+        protected = perturb_image(image, object_mask, noise, spec.budget)
         path = spec.output_file(item)
         write_image_atomic(path, protected, spec.fmt, spec.jpeg_quality)
         if spec.save_noise:
@@ -229,10 +227,9 @@ def finish_item(spec, item, image, object_mask, noise, seconds):
             # JPEG is lossy: what counts is what a reader decodes. Its
             # compression may exceed the budget, which the record shows.
             protected = read_image(path)
-            linf = check_budget(image, protected, object_mask, 1, 1)
+            linf = check_budget(image, protected, object_mask, Budget(1, 1))
         else:
-            linf = check_budget(image, protected, object_mask, spec.eps_object,
-                                spec.eps_background)
+            linf = check_budget(image, protected, object_mask, spec.budget)
         value = psnr(image, protected)
         return spec.record(
             item,
@@ -321,8 +318,9 @@ class Protector:
     Args:
         method (NoiseMethod): Where unit-range noise comes from.
         out_dir (str): Output root; the dataset's layout is mirrored there.
-        eps_object (float): L-inf budget on objects, in [0, 1] units.
-        eps_background (float): L-inf budget elsewhere.
+        budget (Budget | dict | str): L-inf budgets of the objects and the
+            background (:meth:`Budget.of`: a budget, its dict or a preset
+            name).
         prompt_mode (str): One of :data:`PROMPT_MODES`.
         fmt (str): ``png`` (lossless, default) or ``jpg``.
         jpeg_quality (int): JPEG quality when ``fmt='jpg'``, in [0, 100].
@@ -355,8 +353,7 @@ class Protector:
     def __init__(self,
                  method,
                  out_dir,
-                 eps_object,
-                 eps_background,
+                 budget,
                  prompt_mode='union',
                  fmt='png',
                  jpeg_quality=95,
@@ -374,11 +371,6 @@ class Protector:
         if prompt_mode == 'everything' and automatic_objects is None:
             raise ValueError('prompt mode "everything" needs SAM automatic '
                              'masks (the UnSeg generator method)')
-        for name, eps in (('eps_object', eps_object), ('eps_background',
-                                                       eps_background)):
-            if not 0 <= eps <= 1:
-                raise ValueError(f'{name} must be in [0, 1] (e.g. 8/255), '
-                                 f'got {eps}')
         if fmt not in ('png', 'jpg'):
             raise ValueError(f'format must be png or jpg, got {fmt!r}')
         if not 0 <= jpeg_quality <= 100:
@@ -391,8 +383,7 @@ class Protector:
             raise ValueError(f'max_memory must be > 0, got {max_memory}')
         self.spec = CopySpec(
             out_dir=out_dir,
-            eps_object=eps_object,
-            eps_background=eps_background,
+            budget=Budget.of(budget),
             prompt_mode=prompt_mode,
             fmt=fmt,
             jpeg_quality=jpeg_quality,

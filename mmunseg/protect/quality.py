@@ -6,7 +6,7 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from mmunseg.models.budget import budget_levels
+from mmunseg.models.budget import Budget, budget_levels
 
 # SSIM constants of Wang et al. 2004 for 8-bit images.
 _SSIM_C1 = (0.01 * 255)**2
@@ -55,16 +55,15 @@ def linf_by_region(original: np.ndarray, protected: np.ndarray,
 
 
 def check_budget(original: np.ndarray, protected: np.ndarray,
-                 object_mask: np.ndarray, eps_object: float,
-                 eps_background: float) -> Dict[str, Optional[int]]:
+                 object_mask: np.ndarray,
+                 budget: Budget) -> Dict[str, Optional[int]]:
     """Verify that a protected image keeps both L-inf budgets.
 
     Args:
         original (np.ndarray): uint8 image, (H, W, C).
         protected (np.ndarray): uint8 image, (H, W, C), as saved.
         object_mask (np.ndarray): Object pixels (non-zero), (H, W).
-        eps_object (float): Object budget in [0, 1] units.
-        eps_background (float): Background budget in [0, 1] units.
+        budget (Budget): The L-inf budgets of the two regions.
 
     Returns:
         dict: The achieved L-inf per region, see :func:`linf_by_region`.
@@ -76,8 +75,7 @@ def check_budget(original: np.ndarray, protected: np.ndarray,
     """
     linf = linf_by_region(original, protected, object_mask)
     errors = []
-    budgets = dict(object=eps_object, background=eps_background)
-    for region, eps in budgets.items():
+    for region, eps in budget.to_dict().items():
         allowed = budget_levels(eps)
         if linf[region] is not None and linf[region] > allowed:
             errors.append(f'{region} L-inf is {linf[region]} grey levels, '

@@ -5,6 +5,7 @@ import shutil
 import pytest
 from mmengine.config import Config
 
+from mmunseg.models.budget import BUDGET_PRESETS
 from mmunseg.protect import Protector, UniformNoise, load_split
 from tests.utils import data_path
 
@@ -30,6 +31,6 @@ def camvid_subset(tmp_path_factory):
     cfg.train_dataloader.dataset.data_root = str(root)
     items = load_split(cfg, 'train')[0].items
     protected = tmp_path_factory.mktemp('camvid_protected')
-    Protector(UniformNoise(), str(protected), 8 / 255, 2 / 255).run(
+    Protector(UniformNoise(), str(protected), BUDGET_PRESETS['paper']).run(
         items, str(protected / 'manifest.jsonl'), show_progress=False)
     return root, protected

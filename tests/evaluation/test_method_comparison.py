@@ -9,14 +9,16 @@ from mmunseg.evaluation.method_comparison import (Training, comparison_table,
                                                   copy_key, data_key,
                                                   markdown_table,
                                                   set_iterations, victim_key)
+from mmunseg.models.budget import Budget
 
 VICTIM = 'configs/eval/fcn-unet-s5-d16-c16_4xb8-500it_camvid-240x176.py'
 BENCHMARKS = osp.join(osp.dirname(__file__), '..', '..', 'benchmarks')
 
 
 def test_keys_change_with_everything_that_changes_the_data():
-    assert data_key('configs/_base_/datasets/camvid.py', 8 / 255,
-                    2 / 255) == 'camvid_obj8-bg2'
+    camvid = 'configs/_base_/datasets/camvid.py'
+    assert data_key(camvid, Budget.preset('paper')) == 'camvid_obj8-bg2'
+    assert data_key(camvid, Budget(4 / 255, 5.5 / 255)) == 'camvid_obj4-bg5.5'
     assert copy_key('uniform') == 'uniform'
     assert copy_key('em', dict(rounds=2)) != copy_key('em', dict(rounds=3))
     assert copy_key(

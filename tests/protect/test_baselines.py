@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from mmunseg.models.budget import Budget, budget_levels, perturb_image
+from mmunseg.models.budget import budget_levels, perturb_image
 from mmunseg.protect import (ErrorMinimizingNoise, Prompt, ProtectItem,
                              UniformNoise, read_image)
 from mmunseg.protect.baselines.autoregressive import ar_patterns
 from mmunseg.protect.objects import class_map
 from mmunseg.registry import NOISE_METHODS
-from tests.protect.test_protector import (EPS_BACKGROUND, EPS_OBJECT, camvid,
-                                          items_of, protect)
+from tests.protect.test_protector import BUDGET, camvid, items_of, protect
 from tests.utils import data_path
 
 assert camvid  # a fixture, used by name
@@ -79,8 +78,8 @@ def test_bound_holds_per_region_through_the_protector(camvid, tmp_path, cfg):
         for m in item.objects().values():
             mask |= m
         diff = np.abs(protected.astype(int) - clean.astype(int)).max(-1)
-        assert diff[mask].max() <= budget_levels(EPS_OBJECT) == 8
-        assert diff[~mask].max() <= budget_levels(EPS_BACKGROUND) == 2
+        assert diff[mask].max() <= budget_levels(BUDGET.object) == 8
+        assert diff[~mask].max() <= budget_levels(BUDGET.background) == 2
         assert record['linf_object'] == diff[mask].max() > 0
         assert record['psnr'] > 30
 
@@ -210,8 +209,7 @@ def test_em_noise_lowers_the_training_loss_versus_uniform_noise():
         """Mean loss of the last 5 of 30 steps of a fresh surrogate (not
         the one the noise was made with) on the protected images."""
         protected = [
-            perturb_image(image, prompt.mask, noise,
-                          Budget(EPS_OBJECT, EPS_BACKGROUND))
+            perturb_image(image, prompt.mask, noise, BUDGET)
             for image, prompt, noise in zip(images, prompts, noises)
         ]
         fresh = ErrorMinimizingNoise(**settings, seed=seed)

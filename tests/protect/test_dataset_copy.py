@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 
+from mmunseg.models.budget import Budget
 from mmunseg.protect import (ConstantShift, NoiseMethod, UniformNoise,
                              UnSegGenerator)
 from mmunseg.protect.baselines import (AutoregressiveNoise, ConvolutionNoise,
@@ -15,11 +16,7 @@ from mmunseg.protect.dataset_copy import (ProtectError, build_method,
 from tests.tools.test_protect_copies import protect, small_camvid, tree
 
 RUN = dict(
-    seed=3,
-    device='cpu',
-    eps_object=8 / 255,
-    eps_background=2 / 255,
-    num_classes=11)
+    seed=3, device='cpu', budget=Budget(8 / 255, 2 / 255), num_classes=11)
 
 
 @pytest.mark.parametrize('short, cls', [('unseg', UnSegGenerator),
@@ -47,8 +44,10 @@ def test_methods_get_only_the_run_values_they_declare():
     assert build_method('ar', dict(seed=5), RUN)[2] == dict(seed=5)
     # The shift declares nothing: the run's seed and budgets stay out.
     assert build_method('shift', {}, RUN)[2] == {}
-    assert ErrorMinimizingNoise.run_values == ('seed', 'device', 'eps_object',
-                                               'eps_background', 'num_classes')
+    assert ErrorMinimizingNoise.run_values == ('seed', 'device', 'budget',
+                                               'num_classes')
+    em, _, options = build_method('em', {}, RUN)
+    assert em.budget == RUN['budget'] and options['budget'] is RUN['budget']
     assert not ConstantShift.needs_labels and SyntheticNoise.needs_labels
     assert UnSegGenerator.needs_checkpoint
     assert not UniformNoise.needs_checkpoint

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmunseg.models.budget import budget_levels
+from mmunseg.models.budget import Budget, budget_levels
 from mmunseg.protect import (ErrorMinimizingNoise, Prompt, ProtectItem,
                              Protector, load_manifest, read_image)
 from mmunseg.protect.objects import class_map
@@ -28,8 +28,7 @@ QUICK = dict(
     rounds=1,
     train_steps=2,
     steps=3,
-    eps_object=EPS_OBJECT,
-    eps_background=EPS_BACKGROUND)
+    budget=Budget(EPS_OBJECT, EPS_BACKGROUND))
 
 
 def tiny_sample(rng, height, width):
@@ -145,7 +144,11 @@ def test_crafting_resolution_keeps_the_bound_per_region_through_the_protector(
         **QUICK, batch_size=2, craft_stride=3, random_start=True)
     out = tmp_path / 'out'
     protector = Protector(
-        method, str(out), EPS_OBJECT, EPS_BACKGROUND, batch_size=3, workers=0)
+        method,
+        str(out),
+        Budget(EPS_OBJECT, EPS_BACKGROUND),
+        batch_size=3,
+        workers=0)
     manifest = str(out / 'manifest.jsonl')
     protector.run(items, manifest, show_progress=False)
     records = load_manifest(manifest)
@@ -167,6 +170,16 @@ def test_crafting_resolution_keeps_the_bound_per_region_through_the_protector(
 def test_bad_options_are_refused_with_their_name(name, value):
     with pytest.raises(ValueError, match=f'{name} must be an int >= 1'):
         ErrorMinimizingNoise(**QUICK, **{name: value})
+
+
+def test_budget_is_a_budget_value():
+    settings = dict(QUICK)
+    settings.pop('budget')
+    assert ErrorMinimizingNoise(**settings).budget == Budget.preset('paper')
+    assert ErrorMinimizingNoise(
+        **settings, budget='medical').budget == Budget.preset('medical')
+    with pytest.raises(ValueError, match='object budget must be a number'):
+        ErrorMinimizingNoise(**settings, budget=dict(object=8, background=2))
 
 
 def test_memory_estimate_follows_the_crafting_resolution():

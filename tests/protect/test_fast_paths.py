@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmunseg.models.budget import Budget
 from mmunseg.protect import (ProtectItem, Protector, UnSegGenerator,
                              load_manifest, read_image)
 from mmunseg.protect.methods import autocast_dtype
@@ -24,7 +25,7 @@ from mmunseg.protect.objects import union
 from mmunseg.protect.protector import prompts_for
 from tests.utils import data_path, save_micro_generator
 
-EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255
+BUDGET = Budget(8 / 255, 2 / 255)
 TOLERANCES = {
     (('precision', 'bf16'), ): 0.05,
     (('precision', 'fp16'), ): 0.01,
@@ -108,7 +109,7 @@ def test_protector_with_bf16_keeps_the_bound(checkpoint, camvid_items,
         out_dir = tmp_path / precision
         method = UnSegGenerator(
             checkpoint, precision=precision, channels_last=True)
-        protector = Protector(method, str(out_dir), EPS_OBJECT, EPS_BACKGROUND)
+        protector = Protector(method, str(out_dir), BUDGET)
         manifest = str(out_dir / 'manifest.jsonl')
         protector.run(camvid_items, manifest, show_progress=False)
         records = load_manifest(manifest)

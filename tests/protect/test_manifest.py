@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 
+from mmunseg.models.budget import Budget
 from mmunseg.protect.manifest import (ManifestWriter, load_manifest,
                                       merge_manifests, summarize, summary_line)
 
@@ -121,7 +122,7 @@ def test_summary():
         _record('e.png', 'failed'),
         _record('f.png', 'skipped_empty_mask'),
     ]
-    summary = summarize(records, EPS_OBJECT, EPS_BACKGROUND)
+    summary = summarize(records, Budget(EPS_OBJECT, EPS_BACKGROUND))
     assert summary['total'] == 6
     assert summary['counts'] == dict(
         protected=3, failed=2, skipped_empty_mask=1)
@@ -143,13 +144,13 @@ def test_summary_over_budget_and_empty():
         'b.png': _record('b.png', 'copied'),
         'c.png': _record('c.png', 'unreadable'),
     }
-    summary = summarize(records, EPS_OBJECT, 2.5 / 255)
+    summary = summarize(records, Budget(EPS_OBJECT, 2.5 / 255))
     assert not summary['budget_ok'] and summary['over_budget'] == ['a.png']
     assert summary_line(summary) == (
         'protected 1/3 images (1 copied, 1 unreadable): L-inf object 8/8, '
         'background 3/2 grey levels (OVER BUDGET in 1 images); '
         'PSNR 38.0 dB (min 38.0), SSIM 0.960 (min 0.960)')
-    empty = summarize([], EPS_OBJECT, EPS_BACKGROUND)
+    empty = summarize([], Budget(EPS_OBJECT, EPS_BACKGROUND))
     assert empty['budget_ok'] and empty['total'] == 0
     assert summary_line(empty) == (
         'protected 0/0 images: L-inf object -/8, background -/2 grey levels; '

@@ -13,8 +13,7 @@ from mmunseg.protect import protector as protector_module
 from mmunseg.protect import read_image
 from mmunseg.protect.image_io import ImageTooLarge, image_size
 from mmunseg.protect.memory import PROTECTOR_BYTES_PER_PIXEL, available_memory
-from tests.protect.test_protector import (EPS_BACKGROUND, EPS_OBJECT, camvid,
-                                          items_of)
+from tests.protect.test_protector import BUDGET, camvid, items_of
 
 assert camvid  # a fixture, used by name
 
@@ -35,8 +34,7 @@ def run(method, src, names, out, **kwargs):
     # In this process: the tests patch the stages' module, which worker
     # processes do not see.
     kwargs.setdefault('workers', 0)
-    protector = protector_module.Protector(method, str(out), EPS_OBJECT,
-                                           EPS_BACKGROUND, **kwargs)
+    protector = protector_module.Protector(method, str(out), BUDGET, **kwargs)
     protector.run(
         items_of(src, names), str(out / 'manifest.jsonl'), show_progress=False)
     return protector, load_manifest(str(out / 'manifest.jsonl'))
@@ -45,8 +43,8 @@ def run(method, src, names, out, **kwargs):
 def test_batches_are_cut_to_fit_the_memory_limit(camvid, tmp_path):
     src, names = camvid
     method = Recording()
-    one = protector_module.Protector(method, str(tmp_path), EPS_OBJECT,
-                                     EPS_BACKGROUND).memory_needed(480, 360)
+    one = protector_module.Protector(method, str(tmp_path),
+                                     BUDGET).memory_needed(480, 360)
     _, records = run(
         method,
         src,
@@ -74,8 +72,8 @@ def test_an_image_over_the_limit_fails_unread_and_the_rest_go_on(
 
     monkeypatch.setattr(protector_module, 'read_image', reading)
     method = UniformNoise()
-    limit = protector_module.Protector(method, str(tmp_path), EPS_OBJECT,
-                                       EPS_BACKGROUND).memory_needed(800, 600)
+    limit = protector_module.Protector(method, str(tmp_path),
+                                       BUDGET).memory_needed(800, 600)
     _, records = run(
         method, src, names[:2] + ['big'], tmp_path / 'out', max_memory=limit)
     (failed, ) = [r for r in records.values() if r['status'] == 'failed']
@@ -153,18 +151,12 @@ def test_an_image_that_runs_out_of_memory_fails_alone_and_the_job_goes_on(
 
 def test_the_estimate_covers_the_protector_and_the_method():
     method = UniformNoise()
-    protector = protector_module.Protector(method, '/tmp/x', EPS_OBJECT,
-                                           EPS_BACKGROUND)
+    protector = protector_module.Protector(method, '/tmp/x', BUDGET)
     assert protector.memory_needed(
         1000,
         500) == (PROTECTOR_BYTES_PER_PIXEL + method.bytes_per_pixel) * 500000
     per_class = protector_module.Protector(
-        method,
-        '/tmp/x',
-        EPS_OBJECT,
-        EPS_BACKGROUND,
-        prompt_mode='per-class',
-        batch_size=4)
+        method, '/tmp/x', BUDGET, prompt_mode='per-class', batch_size=4)
     # A chunk of 4 per-object calls of the one image.
     assert per_class.memory_needed(
         1000, 500) == (PROTECTOR_BYTES_PER_PIXEL +
@@ -190,5 +182,4 @@ def test_sizes_come_from_headers_and_bombs_are_refused_before_decoding(
             dict(max_memory=0)])
 def test_protector_options_are_checked(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        protector_module.Protector(UniformNoise(), '/tmp/x', EPS_OBJECT,
-                                   EPS_BACKGROUND, **bad)
+        protector_module.Protector(UniformNoise(), '/tmp/x', BUDGET, **bad)

@@ -19,8 +19,7 @@ from mmunseg.protect import (Protector, UniformNoise, UnSegGenerator,
                              load_manifest, read_image)
 from mmunseg.protect.pipeline import StagePool, default_workers
 from mmunseg.protect.protector import previous_records
-from tests.protect.test_protector import (EPS_BACKGROUND, EPS_OBJECT, camvid,
-                                          items_of)
+from tests.protect.test_protector import BUDGET, camvid, items_of
 from tests.protect.test_reproducible_copies import (Killed, KilledAfter,
                                                     copy_bytes, kill_switch,
                                                     statuses)
@@ -55,8 +54,7 @@ def protector(checkpoint, out, workers, resume=False, batch_size=2):
     return Protector(
         UnSegGenerator(checkpoint),
         str(out),
-        EPS_OBJECT,
-        EPS_BACKGROUND,
+        BUDGET,
         batch_size=batch_size,
         resume=resume,
         save_noise=True,
@@ -201,8 +199,7 @@ def test_the_pool_runs_stages_in_other_processes():
     assert 1 <= default_workers() <= 4
     assert default_workers(local_processes=10**6) == 1
     with pytest.raises(ValueError, match='workers'):
-        Protector(
-            UniformNoise(), '/tmp/x', EPS_OBJECT, EPS_BACKGROUND, workers=-1)
+        Protector(UniformNoise(), '/tmp/x', BUDGET, workers=-1)
 
 
 def test_the_tool_checks_workers_and_resumes_with_another_count(

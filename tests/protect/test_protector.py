@@ -6,12 +6,12 @@ import shutil
 import numpy as np
 import pytest
 
-from mmunseg.models.budget import budget_levels
+from mmunseg.models.budget import Budget, budget_levels
 from mmunseg.protect import (ProtectItem, Protector, UniformNoise,
                              UnSegGenerator, load_manifest, read_image, shard)
 from tests.utils import data_path, save_micro_generator
 
-EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255
+BUDGET = Budget(8 / 255, 2 / 255)
 
 
 @pytest.fixture
@@ -59,8 +59,7 @@ def tree_hash(folder):
 
 
 def protect(method, src, names, out_dir, **kwargs):
-    protector = Protector(method, str(out_dir), EPS_OBJECT, EPS_BACKGROUND,
-                          **kwargs)
+    protector = Protector(method, str(out_dir), BUDGET, **kwargs)
     manifest = str(out_dir / 'manifest.jsonl')
     protector.run(items_of(src, names), manifest, show_progress=False)
     return protector, load_manifest(manifest)
@@ -85,9 +84,9 @@ def test_bound_holds_per_region_after_png_round_trip(camvid, tmp_path,
         for m in objects.values():
             mask |= m
         diff = np.abs(protected.astype(int) - clean.astype(int)).max(-1)
-        assert diff[mask].max() <= budget_levels(EPS_OBJECT) == 8
+        assert diff[mask].max() <= budget_levels(BUDGET.object) == 8
         if (~mask).any():
-            assert diff[~mask].max() <= budget_levels(EPS_BACKGROUND) == 2
+            assert diff[~mask].max() <= budget_levels(BUDGET.background) == 2
         assert record['linf_object'] == diff[mask].max()
         assert diff.max() > 0  # something was added
         assert record['psnr'] > 30 and 0.5 < record['ssim'] <= 1
@@ -130,8 +129,7 @@ def test_resume_after_a_kill_gives_the_same_result(camvid, tmp_path,
         f.write('{"file": "img_dir/train/trunc')
     with pytest.raises(FileExistsError, match='--resume'):
         protect(method, src, names, killed)
-    resumed = Protector(
-        method, str(killed), EPS_OBJECT, EPS_BACKGROUND, resume=True)
+    resumed = Protector(method, str(killed), BUDGET, resume=True)
     done = load_manifest(str(killed / 'manifest.jsonl'))
     counts = resumed.run(
         items_of(src, names),
@@ -190,9 +188,10 @@ def test_sharding_covers_every_item_once():
 
 def test_bad_options_are_rejected():
     with pytest.raises(ValueError, match='prompt mode'):
-        Protector(UniformNoise(), '/tmp/x', 0.1, 0.1, prompt_mode='all')
-    with pytest.raises(ValueError, match='eps_object'):
-        Protector(UniformNoise(), '/tmp/x', 8, 2)
+        Protector(
+            UniformNoise(), '/tmp/x', Budget(0.1, 0.1), prompt_mode='all')
+    with pytest.raises(ValueError, match='object budget'):
+        Protector(UniformNoise(), '/tmp/x', dict(object=8, background=2))
 
 
 def test_noise_transforms_reproduce_the_protected_copy(camvid, tmp_path,
@@ -202,12 +201,15 @@ def test_noise_transforms_reproduce_the_protected_copy(camvid, tmp_path,
     src, names = camvid
     method = UnSegGenerator(generator_checkpoint)
     out = tmp_path / 'out'
-    protector = Protector(
-        method, str(out), EPS_OBJECT, EPS_BACKGROUND, save_noise=True)
+    protector = Protector(method, str(out), BUDGET, save_noise=True)
     protector.run(
         items_of(src, names[:2]), str(out / 'm.jsonl'), show_progress=False)
     stored = AddUnlearnableNoise(str(out / 'noise'), str(src))
     on_the_fly = GenerateUnlearnableNoise(generator_checkpoint)
+    assert GenerateUnlearnableNoise(
+        generator_checkpoint,
+        budget=dict(object=4 / 255,
+                    background=1 / 255)).budget == Budget.preset('medical')
     for item in items_of(src, names[:2]):
         clean_bgr = read_image(item.img_path)[..., ::-1].copy()
         expected = read_image(protector.output_file(item))

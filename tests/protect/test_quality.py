@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mmunseg.models.budget import budget_levels, quantize_within_budget
+from mmunseg.models.budget import Budget, budget_levels, quantize_within_budget
 from mmunseg.protect.quality import (BudgetViolation, check_budget,
                                      linf_by_region, psnr, ssim)
 
@@ -47,7 +47,8 @@ def test_quantized_image_keeps_budget(seed, eps_object, eps_background):
     protected_float = (original + 255 * delta).astype(np.float32)
     protected = quantize_within_budget(original, protected_float, budget)
     assert protected.dtype == np.uint8 and protected.shape == original.shape
-    linf = check_budget(original, protected, mask, eps_object, eps_background)
+    linf = check_budget(original, protected, mask,
+                        Budget(eps_object, eps_background))
     assert linf['object'] == budget_levels(eps_object)
     assert linf['background'] == budget_levels(eps_background)
     # Within budget, the result is plain rounding (clamped to [0, 255]).
@@ -105,15 +106,17 @@ def test_check_budget_names_the_region():
     protected = original.copy()
     protected[0, 0] = 108
     protected[3, 3] = 97
-    assert check_budget(original, protected, mask, 8 / 255, 3 / 255) == dict(
-        object=8, background=3)
+    assert check_budget(original, protected, mask, Budget(8 / 255,
+                                                          3 / 255)) == dict(
+                                                              object=8,
+                                                              background=3)
     with pytest.raises(BudgetViolation) as info:
-        check_budget(original, protected, mask, 8 / 255, 2.5 / 255)
+        check_budget(original, protected, mask, Budget(8 / 255, 2.5 / 255))
     message = str(info.value)
     assert 'background L-inf is 3 grey levels' in message
     assert '2 allowed' in message and 'object' not in message
     with pytest.raises(BudgetViolation, match='object.*background'):
-        check_budget(original, protected, mask, 7 / 255, 2 / 255)
+        check_budget(original, protected, mask, Budget(7 / 255, 2 / 255))
     assert issubclass(BudgetViolation, RuntimeError)
 
 

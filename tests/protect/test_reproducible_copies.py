@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from mmunseg.models.budget import Budget
 from mmunseg.protect import (ManifestWriter, ProtectItem, Protector,
                              UniformNoise, UnSegGenerator, load_manifest)
 from mmunseg.protect import protector as protector_module
@@ -16,7 +17,7 @@ from mmunseg.protect.protector import (manifest_shard_path, previous_records,
 from mmunseg.registry import NOISE_METHODS
 from tests.utils import save_micro_generator
 
-EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255
+BUDGET = Budget(8 / 255, 2 / 255)
 
 # Every method, seeded ones with per-image draws; EM tiny enough for a test.
 METHODS = {
@@ -171,8 +172,7 @@ def protector(method, out_dir, prompt, batch_size, resume=False, workers=0):
     return Protector(
         method,
         str(out_dir),
-        EPS_OBJECT,
-        EPS_BACKGROUND,
+        BUDGET,
         prompt_mode=prompt,
         batch_size=batch_size,
         resume=resume,

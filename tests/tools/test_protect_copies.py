@@ -18,7 +18,7 @@ import zlib
 
 import pytest
 
-from mmunseg.models.budget import format_eps
+from mmunseg.models.budget import BUDGET_PRESETS, format_eps
 from mmunseg.protect.manifest import (EXIT_FAILED, EXIT_FAILED_AND_OVER_BUDGET,
                                       EXIT_OVER_BUDGET, exit_status, summarize)
 from mmunseg.protect.options import parse_budget, parse_size
@@ -335,4 +335,4 @@ def test_exit_status_tells_failed_and_over_budget_images(dataset, tmp_path):
     ], EXIT_FAILED_AND_OVER_BUDGET),
 ])
 def test_exit_status_codes(records, status):
-    assert exit_status(summarize(records, 8 / 255, 2 / 255)) == status
+    assert exit_status(summarize(records, BUDGET_PRESETS['paper'])) == status

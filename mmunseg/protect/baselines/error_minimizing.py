@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from mmseg.models import BaseSegmentor
 
+from mmunseg.models.budget import Budget
 from mmunseg.registry import MODELS, NOISE_METHODS, OPTIMIZERS
 from mmunseg.utils import extract_state_dict, load_checkpoint_file
 from ..methods import NoiseMethod, sample_seed
@@ -65,8 +66,8 @@ class ErrorMinimizingNoise(NoiseMethod):
     surrogate's pixel accuracy on the perturbed images reaches
     ``stop_accuracy``. The noise ``u`` is optimised in unit range, the
     images are ``clip(x + eps * u)`` with the same per-region budget the
-    protector then applies (``eps_object`` on labelled pixels,
-    ``eps_background`` elsewhere), so what is optimised is what is saved
+    protector then applies (the object budget on labelled pixels, the
+    background one elsewhere), so what is optimised is what is saved
     (up to quantisation).
 
     Crafting resolution (``craft_stride`` s): the noise is one value per
@@ -128,9 +129,9 @@ class ErrorMinimizingNoise(NoiseMethod):
             to :func:`tiny_unet`.
         surrogate_checkpoint (str, optional): Weights to start the surrogate
             from (any layout :func:`extract_state_dict` reads).
-        eps_object (float): Budget on labelled pixels, [0, 1] units; use the
-            protector's.
-        eps_background (float): Budget elsewhere.
+        budget (Budget | dict | str): L-inf budgets on labelled pixels
+            (object) and elsewhere (background), as :meth:`Budget.of` reads
+            them; use the protector's (a protect run passes its own).
         steps (int): PGD steps on the noise per round (EM: 20).
         step_size (float): PGD step in unit range (EM: eps / 10 = 0.1).
         rounds (int): Most surrogate / noise rounds per group (EM runs
@@ -164,8 +165,7 @@ class ErrorMinimizingNoise(NoiseMethod):
 
     #: The noise depends on ``Prompt.labels``.
     needs_labels = True
-    run_values = ('seed', 'device', 'eps_object', 'eps_background',
-                  'num_classes')
+    run_values = ('seed', 'device', 'budget', 'num_classes')
     #: Surrogate activations with their gradients, the noise and its
     #: gradient, per pixel of the crafting resolution: about 580 bytes with
     #: the default surrogate (peak RSS over one 2000 x 1500 image at
@@ -180,8 +180,7 @@ class ErrorMinimizingNoise(NoiseMethod):
                  num_classes,
                  surrogate=None,
                  surrogate_checkpoint=None,
-                 eps_object=8 / 255,
-                 eps_background=2 / 255,
+                 budget='paper',
                  steps=10,
                  step_size=0.1,
                  rounds=3,
@@ -210,17 +209,12 @@ class ErrorMinimizingNoise(NoiseMethod):
             # typo, not 1.
             if type(value) is not int or value < 1:
                 raise ValueError(f'{name} must be an int >= 1, got {value!r}')
-        for name, value in (('eps_object', eps_object), ('eps_background',
-                                                         eps_background)):
-            if not 0 <= value <= 1:
-                raise ValueError(f'{name} must be in [0, 1], got {value}')
         if background_label is not None and not (0 <= background_label <
                                                  num_classes):
             raise ValueError(f'background_label must be in [0, {num_classes})'
                              f', got {background_label}')
         self.num_classes = num_classes
-        self.eps_object = eps_object
-        self.eps_background = eps_background
+        self.budget = Budget.of(budget)
         self.steps = steps
         self.step_size = step_size
         self.rounds = rounds
@@ -323,7 +317,7 @@ class ErrorMinimizingNoise(NoiseMethod):
                 else self.background_label
             targets.append(np.where(objects, labels, unlabelled))
             budgets.append(
-                np.where(objects, self.eps_object, self.eps_background))
+                np.where(objects, self.budget.object, self.budget.background))
         targets = torch.from_numpy(np.stack(targets)).to(self.device)
         budgets = torch.from_numpy(np.stack(budgets)).float()
         return targets, budgets[:, None].to(self.device)
