@@ -1,6 +1,8 @@
 """Helpers shared by the tests."""
 import os
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 
@@ -32,6 +34,24 @@ def micro_unseg_cfg(**overrides):
         loss=dict(type='PointSampledMaskLoss', num_points=256))
     cfg.update(overrides)
     return cfg
+
+
+def run_benchmark(script, *args, timeout=600):
+    """Run ``benchmarks/<script>`` with one thread; assert it exits 0.
+
+    Returns:
+        subprocess.CompletedProcess: With ``stdout`` and ``stderr`` text.
+    """
+    result = subprocess.run([
+        sys.executable,
+        osp.join(REPO_ROOT, 'benchmarks', script), *map(str, args)
+    ],
+                            env=dict(os.environ, OMP_NUM_THREADS='1'),
+                            capture_output=True,
+                            text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return result
 
 
 def data_path(*parts):

@@ -1,30 +1,17 @@
 import json
 import math
-import os
-import os.path as osp
-import subprocess
-import sys
 
-from tests.utils import REPO_ROOT, data_path
+from tests.utils import data_path, run_benchmark
 
 
 def test_learnability_benchmark_trains_the_surrogate_and_writes_its_table(
         tmp_path):
     data_path('coco128_objects')
     out = tmp_path / 'learnability.json'
-    result = subprocess.run([
-        sys.executable,
-        osp.join(REPO_ROOT, 'benchmarks',
-                 'surrogate_learnability.py'), '--steps', '3', '--window', '2',
-        '--variants', 'recipe', 'no crafting augmentation', '--work-dir',
-        str(tmp_path / 'work'), '--out',
-        str(out)
-    ],
-                            env=dict(os.environ, OMP_NUM_THREADS='1'),
-                            capture_output=True,
-                            text=True,
-                            timeout=600)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    result = run_benchmark('surrogate_learnability.py', '--steps', 3,
+                           '--window', 2, '--variants', 'recipe',
+                           'no crafting augmentation', '--work-dir',
+                           tmp_path / 'work', '--out', out)
     assert '| recipe |' in result.stdout
     record = json.load(open(out))
     assert record['chance'] == math.log(17)

@@ -1,10 +1,7 @@
 """EM that a user can afford (issue 14, item 3): several images per
 surrogate step, noise crafted at a chosen resolution, on tiny images."""
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -16,7 +13,7 @@ from mmunseg.models.budget import Budget, budget_levels
 from mmunseg.protect import (ErrorMinimizingNoise, Prompt, ProtectItem,
                              Protector, load_manifest, read_image)
 from mmunseg.protect.objects import class_map
-from tests.utils import REPO_ROOT, data_path
+from tests.utils import data_path, run_benchmark
 
 EPS_OBJECT, EPS_BACKGROUND = 8 / 255, 2 / 255
 # A per-pixel linear classifier keeps each pass cheap.
@@ -219,17 +216,8 @@ def test_crafting_at_a_lower_resolution_still_minimises_the_error():
 def test_cost_benchmark_writes_its_table(tmp_path):
     data_path('camvid')
     out = tmp_path / 'em_cost.json'
-    result = subprocess.run([
-        sys.executable,
-        osp.join(REPO_ROOT, 'benchmarks', 'em_cost.py'), '--images', '1',
-        '--old-images', '0', '--batched-images', '2', '--group', '2', '--out',
-        str(out)
-    ],
-                            env=dict(os.environ, OMP_NUM_THREADS='1'),
-                            capture_output=True,
-                            text=True,
-                            timeout=600)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    run_benchmark('em_cost.py', '--images', 1, '--old-images', 0,
+                  '--batched-images', 2, '--group', 2, '--out', out)
     record = json.load(open(out))
     assert record['split_images'] == 367
     defaults, batched = record['rows']
