@@ -281,3 +281,42 @@ def test_code_book_paints_one_texture_per_code_in_every_image():
                 arch=MICRO_ARCH,
                 img_size=128,
                 image_features=False))
+
+
+def test_grating_periods_set_every_code_to_one_period():
+    generator = MODELS.build(
+        dict(
+            type='SAMNoiseGenerator',
+            arch=MICRO_ARCH,
+            img_size=128,
+            num_codes=16,
+            texture_period=16,
+            image_features=False,
+            texture_init='gratings',
+            grating_periods=(4, )))
+    with torch.no_grad():
+        noise = generator.noise_head.code_book(torch.arange(17), 32)
+    # Each code's pattern repeats every 4 noise pixels along x and y, and
+    # no sample sits at a zero of its sine (full energy at the budget).
+    assert torch.allclose(noise, noise.roll(4, dims=-1), atol=1e-5)
+    assert torch.allclose(noise, noise.roll(4, dims=-2), atol=1e-5)
+    assert noise.abs().min() > 0.9
+    # Sixteen codes: four orientations times four colour sign vectors, all
+    # distinct; code 16 comes back to code 0's grating and colour.
+    flat = noise.flatten(1)
+    corr = (flat @ flat.T) / (
+        flat.norm(dim=1)[:, None] * flat.norm(dim=1)[None])
+    assert (corr[:16, :16] - torch.eye(16)).abs().max() < 0.5
+    assert torch.equal(noise[16], noise[0])
+    for periods in ((2, ), (5, ), ()):
+        with pytest.raises(ValueError, match='grating_periods'):
+            MODELS.build(
+                dict(
+                    type='SAMNoiseGenerator',
+                    arch=MICRO_ARCH,
+                    img_size=128,
+                    num_codes=16,
+                    texture_period=16,
+                    image_features=False,
+                    texture_init='gratings',
+                    grating_periods=periods))

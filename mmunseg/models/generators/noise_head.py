@@ -1,4 +1,4 @@
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -63,6 +63,13 @@ class UnSegNoiseHead(nn.Module):
             code ``c`` as grating ``c mod C`` with its own colour sign
             vector, the hand-made class code that a victim is known to
             learn (shared docs, efficacy notes), for training to refine.
+        grating_periods (Sequence[int], optional): Periods, in noise pixels,
+            of the initial gratings: channel ``j`` gets orientation ``j mod
+            4`` and period ``grating_periods[(j // 4) mod len]``, and the
+            codes cycle through these ``4 * len`` distinct gratings before
+            changing colour. Each must divide ``texture_period`` and be at
+            least 3 (a 2-pixel sine samples to zero). None keeps the rule of
+            :meth:`init_gratings` (``2 + 2 * (j // 4)`` cycles per period).
     """
 
     def __init__(self,
@@ -74,7 +81,8 @@ class UnSegNoiseHead(nn.Module):
                  num_codes=0,
                  texture_period=0,
                  image_features=True,
-                 texture_init='random'):
+                 texture_init='random',
+                 grating_periods=None):
         super().__init__()
         if num_codes < 0 or texture_period < 0:
             raise ValueError('num_codes and texture_period must be >= 0, got '
@@ -87,6 +95,13 @@ class UnSegNoiseHead(nn.Module):
         if not image_features and not (num_codes and texture_period):
             raise ValueError('a code book head (image_features=False) needs '
                              'num_codes and texture_period')
+        if grating_periods is not None and not (
+                texture_init == 'gratings' and grating_periods
+                and all(p >= 3 and texture_period % p == 0
+                        for p in grating_periods)):
+            raise ValueError('grating_periods needs texture_init="gratings" '
+                             'and periods >= 3 that divide texture_period '
+                             f'{texture_period}, got {grating_periods!r}')
         if token_slice not in TOKEN_SLICES:
             raise ValueError(f'token_slice must be one of {TOKEN_SLICES}, '
                              f'got {token_slice!r}')
@@ -109,7 +124,7 @@ class UnSegNoiseHead(nn.Module):
                 torch.randn(num_codes + 1, num_noise_tokens, feat_dim) * 3 /
                 feat_dim**0.5)
             if texture_init == 'gratings':
-                self.init_gratings()
+                self.init_gratings(grating_periods)
             return
         self.noise_token = nn.Embedding(num_noise_tokens, transformer_dim)
         self.noise_mlp = nn.ModuleList(
@@ -146,32 +161,50 @@ class UnSegNoiseHead(nn.Module):
         return token_outputs[:, start:start + self.num_noise_tokens]
 
     @torch.no_grad()
-    def init_gratings(self) -> None:
+    def init_gratings(self, periods: Optional[Sequence[int]] = None) -> None:
         """Oriented gratings in the bank, one grating and colour per code.
 
-        Grating ``j`` has ``2 + 2 * (j // 4)`` cycles per period along one
-        of four orientations (0, 90, 45, 135 degrees); code ``c`` reads grating
-        ``c mod C`` through a colour sign vector (green, the largest part
-        of luma, always positive so the code survives grey conversion).
-        Codes ``c`` and ``c + C`` share a grating with another colour.
+        Grating ``j`` runs along one of four orientations (0, 90, 45, 135
+        degrees, ``j mod 4``) with ``2 + 2 * (j // 4)`` cycles per texture
+        period, or with period ``periods[(j // 4) mod len(periods)]`` noise
+        pixels when ``periods`` is given. Code ``c`` reads grating ``c mod
+        G`` of the ``G`` distinct ones through a colour sign vector (green,
+        the largest part of luma, always positive so the code survives grey
+        conversion); codes ``c`` and ``c + G`` share a grating with another
+        colour. Channels beyond the ``G`` distinct gratings hold them a
+        quarter cycle shifted, room for training to move their phase.
+
+        Args:
+            periods (Sequence[int], optional): Grating periods in noise
+                pixels, see the class's ``grating_periods``.
         """
         channels, period = self.noise_texture.shape[:2]
+        distinct = channels if periods is None else min(
+            channels, 4 * len(periods))
         y, x = torch.meshgrid(
             torch.arange(period), torch.arange(period), indexing='ij')
         directions = ((1, 0), (0, 1), (1, 1), (1, -1))
         for j in range(channels):
             dx, dy = directions[j % 4]
-            cycles = 2 * (1 + j // 4)
+            if periods is None:
+                cycles = 2 * (1 + j // 4)
+            else:
+                cycles = period // periods[(j // 4) % len(periods)]
+            # Given periods, sample an eighth of a cycle off the zeros: a
+            # 4-pixel sine then reads (1, 1, -1, -1) / sqrt 2, not (0, 1, 0,
+            # -1), twice the energy once tanh saturates.
+            shift = torch.pi / 2 * ((j // distinct) % 2) + (
+                0. if periods is None else torch.pi / 4)
             phase = 2 * torch.pi * cycles * (dx * x + dy * y) / period
-            self.noise_texture[j] = torch.sin(phase) * 2**0.5
+            self.noise_texture[j] = torch.sin(phase + shift) * 2**0.5
         # Codes sharing a grating differ in colour: luma-only first, then
         # the chromatic sign vectors (R and B against G).
         colours = ((1, 1, 1), (-1, 1, -1), (1, 1, -1), (-1, 1, 1))
         mix = torch.zeros_like(self.noise_code_mix)
         for code in range(len(mix)):
-            signs = colours[(code // channels) % len(colours)]
+            signs = colours[(code // distinct) % len(colours)]
             for channel in range(mix.shape[1]):
-                mix[code, channel, code % channels] = 3. * signs[channel % 3]
+                mix[code, channel, code % distinct] = 3. * signs[channel % 3]
         self.noise_code_mix.copy_(mix)
 
     def tiled_texture(self, height: int, width: int) -> Tensor:

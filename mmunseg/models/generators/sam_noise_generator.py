@@ -56,10 +56,10 @@ class SAMNoiseGenerator(NoiseGenerator):
         init_cfg (dict, optional): MMEngine initialisation config.
         **head_args: Arguments of the noise head given flat
             (``num_noise_tokens``, ``token_slice``, ``num_codes``,
-            ``texture_period``, ``image_features``, ``texture_init``), as
-            configs and saved checkpoints (whose configs protection reads)
-            did before the head had its own config; they join
-            ``noise_head``.
+            ``texture_period``, ``image_features``, ``texture_init``,
+            ``grating_periods``), as configs and saved checkpoints (whose
+            configs protection reads) did before the head had its own
+            config; they join ``noise_head``.
     """
 
     def __init__(self,
