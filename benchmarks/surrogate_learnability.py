@@ -46,6 +46,9 @@ VARIANTS = {
     'objects >= 10% of the image': {
         'train_dataloader.dataset.min_mask_ratio': 0.1
     },
+    'every grating at 4 noise pixels': {
+        'model.generator.grating_periods': (4, )
+    },
 }
 
 
