@@ -28,6 +28,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmunseg.engine import warmup_scale
 from mmunseg.utils import register_all_modules
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -49,6 +50,12 @@ VARIANTS = {
     'every grating at 4 noise pixels': {
         'model.generator.grating_periods': (4, )
     },
+    'budget x8 falling to the budget by step 150': {},
+}
+#: name -> BudgetWarmupHook arguments of the variants that warm up.
+WARMUPS = {
+    'budget x8 falling to the budget by step 150':
+    dict(start_scale=8., warmup_iters=150),
 }
 
 
@@ -79,9 +86,10 @@ def parse_args():
     return parser.parse_args()
 
 
-def surrogate_losses(config, overrides, steps, seed, work_dir):
+def surrogate_losses(config, overrides, steps, seed, work_dir, warmup=None):
     """The surrogate's loss at each of ``steps`` steps of its phase, the
-    generator fixed at its initialisation."""
+    generator fixed at its initialisation; ``warmup`` (BudgetWarmupHook's
+    arguments) scales the budget per step as that hook does."""
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(
         dict(
@@ -101,8 +109,11 @@ def surrogate_losses(config, overrides, steps, seed, work_dir):
     optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     loader = runner.build_dataloader(cfg.train_dataloader, seed=seed)
     batches = iter(loader)
+    budget = model.train_budget
     losses = []
-    for _ in range(steps):
+    for step in range(steps):
+        if warmup:
+            model.train_budget = budget.times(warmup_scale(step, **warmup))
         losses.append(
             float(
                 model.train_step(next(batches),
@@ -120,7 +131,7 @@ def main():
         started = time.perf_counter()
         losses, num_codes = surrogate_losses(args.config, VARIANTS[name],
                                              args.steps, args.seed,
-                                             args.work_dir)
+                                             args.work_dir, WARMUPS.get(name))
         windows = [
             sum(losses[i:i + args.window]) / len(losses[i:i + args.window])
             for i in range(0, len(losses), args.window)
@@ -129,6 +140,7 @@ def main():
             dict(
                 variant=name,
                 overrides=dict(VARIANTS[name]),
+                warmup=WARMUPS.get(name),
                 window_means=[round(w, 4) for w in windows],
                 seconds=round(time.perf_counter() - started, 1)))
         print(f'{name}: {[round(w, 3) for w in windows]}', flush=True)

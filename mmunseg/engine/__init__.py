@@ -1,3 +1,4 @@
+from .budget_warmup import BudgetWarmupHook, warmup_scale
 from .hooks import SafeResumeHook, ValMetricHistoryHook
 from .loops import (BilevelEpochBasedTrainLoop, BilevelIterBasedTrainLoop,
                     BilevelSchedule)
@@ -7,7 +8,7 @@ from .optimizers import MultiOptimWrapperConstructor
 
 __all__ = [
     'BilevelEpochBasedTrainLoop', 'BilevelIterBasedTrainLoop',
-    'BilevelSchedule', 'MultiOptimWrapperConstructor', 'NoiseCastError',
-    'NoiseDiagnosticsHook', 'SafeResumeHook', 'ValMetricHistoryHook',
-    'noise_statistics'
+    'BilevelSchedule', 'BudgetWarmupHook', 'MultiOptimWrapperConstructor',
+    'NoiseCastError', 'NoiseDiagnosticsHook', 'SafeResumeHook',
+    'ValMetricHistoryHook', 'noise_statistics', 'warmup_scale'
 ]

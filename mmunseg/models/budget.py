@@ -167,6 +167,11 @@ class Budget:
         """``dict(object=..., background=...)``, the config form."""
         return dict(object=self.object, background=self.background)
 
+    def times(self, factor: float) -> 'Budget':
+        """Both budgets multiplied by ``factor`` (the result is checked
+        like any budget, so it must stay within [0, 1])."""
+        return Budget(self.object * factor, self.background * factor)
+
     @property
     def largest(self) -> float:
         """The larger of the two budgets."""
