@@ -51,10 +51,15 @@ VARIANTS = {
         'model.generator.grating_periods': (4, )
     },
     'budget x8 falling to the budget by step 150': {},
+    'no crafting augmentation, budget x8 falling to the budget by step 150': {
+        'model.augmentation': None
+    },
 }
 #: name -> BudgetWarmupHook arguments of the variants that warm up.
 WARMUPS = {
     'budget x8 falling to the budget by step 150':
+    dict(start_scale=8., warmup_iters=150),
+    'no crafting augmentation, budget x8 falling to the budget by step 150':
     dict(start_scale=8., warmup_iters=150),
 }
 
