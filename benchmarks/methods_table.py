@@ -107,7 +107,7 @@ def build_parser(description, methods, out):
         '--generator-config',
         default=osp.join(
             REPO, 'configs', 'unseg',
-            'unseg-codebook_gratings_unet-c16_coco128-objects.py'),
+            'unseg-codebook_gratings-p4_unet-c16_coco128-objects.py'),
         help='trained first when unseg runs without --generator')
     parser.add_argument(
         '--defenses',
