@@ -1,15 +1,17 @@
-# Fine-tune the code book recipe on the target's own training images (a
-# capability the paper lacks): CamVid's classes get their own codes
-# (1 + class id, as tools/protect.py --prompt per-class gives them), refined
-# against the UNet surrogate (loaded too), which now sees CamVid's class maps.
-#   python tools/train.py THIS_CONFIG --cfg-options \
-#       load_from=work_dirs/unseg-codebook_gratings_unet-c16_coco128-objects/iter_3000.pth
+# Fine-tune the code book recipe (the demo's, 4-pixel gratings) on the
+# target's own training images (a capability the paper lacks): CamVid's
+# classes get their own codes (1 + class id, as tools/protect.py --prompt
+# per-class gives them), refined against the UNet surrogate (loaded too),
+# which now sees CamVid's class maps.
+#   python tools/train.py THIS_CONFIG --cfg-options load_from=\
+#       work_dirs/demo/unseg-codebook_gratings-p4_unet-c16_coco128-objects/iter_3000.pth
 _base_ = [
     '../_base_/models/unseg_codebook_unet.py',
     '../_base_/datasets/camvid_objects.py',
     '../_base_/schedules/unseg_3000it.py'
 ]
 generator_size = 512
+model = dict(generator=dict(grating_periods=(4, )))
 train_pipeline = [
     dict(type='LoadImageAndClassMask'),
     dict(type='RandomHorizontalFlip', prob=0.5),
