@@ -244,17 +244,21 @@ def test_code_targets():
     assert torch.equal(model.target(masks, codes, truth=True), truth)
 
 
-def test_code_book_paints_one_texture_per_code_in_every_image():
-    torch.manual_seed(0)
-    generator = MODELS.build(
+def code_book(**head_args):
+    """A micro code book generator initialised with gratings."""
+    return MODELS.build(
         dict(
             type='SAMNoiseGenerator',
             arch=MICRO_ARCH,
             img_size=128,
-            num_codes=8,
-            texture_period=8,
             image_features=False,
-            texture_init='gratings'))
+            texture_init='gratings',
+            **head_args))
+
+
+def test_code_book_paints_one_texture_per_code_in_every_image():
+    torch.manual_seed(0)
+    generator = code_book(num_codes=8, texture_period=8)
     images = torch.rand(2, 3, 128, 128)
     with torch.no_grad():
         first = generator(images, codes=torch.tensor([3, 3]))
@@ -284,16 +288,8 @@ def test_code_book_paints_one_texture_per_code_in_every_image():
 
 
 def test_grating_periods_set_every_code_to_one_period():
-    generator = MODELS.build(
-        dict(
-            type='SAMNoiseGenerator',
-            arch=MICRO_ARCH,
-            img_size=128,
-            num_codes=16,
-            texture_period=16,
-            image_features=False,
-            texture_init='gratings',
-            grating_periods=(4, )))
+    generator = code_book(
+        num_codes=16, texture_period=16, grating_periods=(4, ))
     with torch.no_grad():
         noise = generator.noise_head.code_book(torch.arange(17), 32)
     # Each code's pattern repeats every 4 noise pixels along x and y, and
@@ -310,13 +306,4 @@ def test_grating_periods_set_every_code_to_one_period():
     assert torch.equal(noise[16], noise[0])
     for periods in ((2, ), (5, ), ()):
         with pytest.raises(ValueError, match='grating_periods'):
-            MODELS.build(
-                dict(
-                    type='SAMNoiseGenerator',
-                    arch=MICRO_ARCH,
-                    img_size=128,
-                    num_codes=16,
-                    texture_period=16,
-                    image_features=False,
-                    texture_init='gratings',
-                    grating_periods=periods))
+            code_book(num_codes=16, texture_period=16, grating_periods=periods)
