@@ -34,6 +34,7 @@ from mmunseg.utils import register_all_modules
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPE = osp.join(REPO, 'configs', 'unseg',
                   'unseg-codebook_gratings_unet-c16_coco128-objects.py')
+WARMUP = dict(start_scale=8., warmup_iters=150)
 #: name -> config overrides on top of the recipe.
 VARIANTS = {
     'recipe': {},
@@ -50,17 +51,14 @@ VARIANTS = {
     'every grating at 4 noise pixels': {
         'model.generator.grating_periods': (4, )
     },
-    'budget x8 falling to the budget by step 150': {},
-    'no crafting augmentation, budget x8 falling to the budget by step 150': {
-        'model.augmentation': None
+    # 'warmup': BudgetWarmupHook's arguments, applied per step.
+    'budget x8 falling to the budget by step 150': {
+        'warmup': WARMUP
     },
-}
-#: name -> BudgetWarmupHook arguments of the variants that warm up.
-WARMUPS = {
-    'budget x8 falling to the budget by step 150':
-    dict(start_scale=8., warmup_iters=150),
-    'no crafting augmentation, budget x8 falling to the budget by step 150':
-    dict(start_scale=8., warmup_iters=150),
+    'no crafting augmentation, budget x8 falling to the budget by step 150': {
+        'model.augmentation': None,
+        'warmup': WARMUP
+    },
 }
 
 
@@ -91,10 +89,13 @@ def parse_args():
     return parser.parse_args()
 
 
-def surrogate_losses(config, overrides, steps, seed, work_dir, warmup=None):
+def surrogate_losses(config, overrides, steps, seed, work_dir):
     """The surrogate's loss at each of ``steps`` steps of its phase, the
-    generator fixed at its initialisation; ``warmup`` (BudgetWarmupHook's
-    arguments) scales the budget per step as that hook does."""
+    generator fixed at its initialisation; an override ``warmup``
+    (BudgetWarmupHook's arguments) scales the budget per step as that hook
+    does."""
+    overrides = dict(overrides)
+    warmup = overrides.pop('warmup', None)
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(
         dict(
@@ -136,7 +137,7 @@ def main():
         started = time.perf_counter()
         losses, num_codes = surrogate_losses(args.config, VARIANTS[name],
                                              args.steps, args.seed,
-                                             args.work_dir, WARMUPS.get(name))
+                                             args.work_dir)
         windows = [
             sum(losses[i:i + args.window]) / len(losses[i:i + args.window])
             for i in range(0, len(losses), args.window)
@@ -145,7 +146,6 @@ def main():
             dict(
                 variant=name,
                 overrides=dict(VARIANTS[name]),
-                warmup=WARMUPS.get(name),
                 window_means=[round(w, 4) for w in windows],
                 seconds=round(time.perf_counter() - started, 1)))
         print(f'{name}: {[round(w, 3) for w in windows]}', flush=True)
