@@ -13,13 +13,16 @@ method's copy under each defense.
         [--methods uniform synper ar cuda em unseg] [--generator CKPT]
         [--method-options em:rounds=2 ...] [--defenses gaussian jpeg ...]
         [--defended unseg] [--defend-clean] [--iterations N] [--seeds 1]
-        [--work-dir DIR] [--out FILE]
+        [--first-seed 0] [--jobs 1] [--work-dir DIR] [--out FILE]
 
 Resumable: protected images and finished victim runs under ``--work-dir``
-are reused, so the command can be re-run after an interruption or with
-more methods. ``unseg`` needs ``--generator`` or trains
-``--generator-config`` first. On a GPU pass ``--device cuda`` and the
-paper-size configs (``configs/eval/*_voc12aug-512x512.py`` with
+are reused, so the command can be re-run after an interruption, with more
+methods or, through ``--first-seed``, with more seeds. ``--jobs 2`` trains
+two victims at once (each on half the CPU threads); runs another command is
+training in the same work dir are awaited, not trained twice. ``unseg``
+needs ``--generator`` or trains ``--generator-config`` first. On a GPU
+pass ``--device cuda`` and the paper-size configs
+(``configs/eval/*_voc12aug-512x512.py`` with
 ``configs/_base_/datasets/voc12aug.py``, the generator of
 ``configs/unseg/unseg_sam_b_hqseg.py``).
 """
@@ -86,9 +89,11 @@ def build_parser(description, methods, out):
         help='victim config trained on each copy')
     parser.add_argument(
         '--methods',
-        nargs='+',
+        nargs='*',
         default=list(methods),
-        help='tools/protect.py --method names')
+        help='tools/protect.py --method names, one undefended row each; '
+        'with --defenses, none at all trains only the clean and defended '
+        'rows')
     parser.add_argument(
         '--method-options',
         nargs='+',
@@ -147,6 +152,18 @@ def build_parser(description, methods, out):
         metavar='BUDGET',
         help='L-inf budget off the objects, written as --eps-object')
     parser.add_argument('--seeds', type=int, default=1)
+    parser.add_argument(
+        '--first-seed',
+        type=int,
+        default=0,
+        help='the seeds are FIRST_SEED .. FIRST_SEED + SEEDS - 1 (a second '
+        'seed can join finished ones in the same work dir)')
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='victim runs trained at once, each in its own process with an '
+        'equal share of the CPU threads')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument(
@@ -187,10 +204,13 @@ def run(args):
     register_all_modules(init_default_scope_to_mmunseg=False)
     started = time.time()
     methods = list(dict.fromkeys(args.methods))
-    if args.defenses and args.defended not in methods:
-        methods.append(args.defended)
+    protected = list(methods)
+    if args.defenses and args.defended not in protected:
+        protected.append(args.defended)
+    if not protected:
+        raise SystemExit('nothing to compare: give --methods or --defenses')
     checkpoint = args.generator
-    if 'unseg' in methods and checkpoint is None:
+    if 'unseg' in protected and checkpoint is None:
         checkpoint = comparison.train_generator(
             args.generator_config,
             osp.join(args.work_dir, 'generator',
@@ -199,7 +219,7 @@ def run(args):
     budget = Budget(args.eps_object, args.eps_background)
     data = comparison.data_key(args.dataset, budget)
     roots, protection = {}, {}
-    for name in methods:
+    for name in protected:
         roots[name] = osp.join(
             args.work_dir, 'protected', data,
             comparison.copy_key(name, options.get(name),
@@ -232,18 +252,20 @@ def run(args):
         args.work_dir, 'victims',
         comparison.victim_key(args.victim, args.iterations, args.cfg_options),
         data)
-    runs = comparison.train_victims(victim, trainings, roots, runs_dir,
-                                    range(args.seeds))
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runs = comparison.train_victims(victim, trainings, roots, runs_dir, seeds,
+                                    args.jobs)
     metric = args.metric or primary_metric(victim,
                                            runs[0]['result']['metrics'])
     rows = comparison.comparison_table(runs, metric)
     classes = [c for c in CLASSES if c in rows[0]['per_class']]
-    labels = {name: label(name, options.get(name)) for name in methods}
+    labels = {name: label(name, options.get(name)) for name in protected}
     table = comparison.markdown_table(metric, rows, protection, labels,
                                       classes)
     iterations = victim.train_cfg.get('max_iters')
     caption = (f'Victim `{osp.relpath(args.victim, REPO)}` '
-               f'({iterations} iterations, {args.seeds} seed(s)) on '
+               f'({iterations} iterations, seed(s) '
+               f'{", ".join(map(str, seeds))}) on '
                f'`{osp.relpath(args.dataset, REPO)}`; budget object '
                f'{format_eps(budget.object)}, background '
                f'{format_eps(budget.background)}; evaluated on clean '

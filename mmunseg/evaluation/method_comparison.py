@@ -19,17 +19,21 @@ generator, victim or schedule a new folder, never a stale reuse)::
 """
 import hashlib
 import json
+import multiprocessing
 import os
 import os.path as osp
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
+import torch
 from mmengine.config import Config
 
 from ..protect.dataset_copy import protect_dataset
 from ..protect.manifest import exit_status
+from ..utils import register_all_modules
 from .protection_eval import (RunSpec, aggregate, class_label, run_victim,
                               victim_config)
 
@@ -199,7 +203,7 @@ def set_iterations(cfg, iterations):
             scheduler.end = iterations
 
 
-def train_victims(victim, trainings, roots, runs_dir, seeds=(0, )):
+def train_victims(victim, trainings, roots, runs_dir, seeds=(0, ), jobs=1):
     """Train the victim on each training set and seed (finished runs are
     reused).
 
@@ -210,12 +214,17 @@ def train_victims(victim, trainings, roots, runs_dir, seeds=(0, )):
         runs_dir (str): Parent of the runs' folders
             (``victims/<victim key>/<data key>``).
         seeds (Sequence[int]): Seeds; each training set runs every seed.
+        jobs (int): Runs trained at once, each in its own process with an
+            equal share of the CPU's threads (1: one after another, here).
 
     Returns:
-        list[dict]: One per run: ``training`` (:class:`Training`), ``seed``
-        and the run's result (:func:`run_victim`).
+        list[dict]: One per run, in seed then training order: ``training``
+        (:class:`Training`), ``seed`` and the run's result
+        (:func:`run_victim`).
     """
-    runs = []
+    if jobs < 1:
+        raise ValueError(f'jobs must be >= 1, got {jobs}')
+    plan = []
     for seed in seeds:
         for training in trainings:
             clean = training.method == 'clean'
@@ -228,9 +237,29 @@ def train_victims(victim, trainings, roots, runs_dir, seeds=(0, )):
                 protected_root=None if clean else roots[training.method],
                 defense=training.defense,
                 defense_options=training.defense_options)
-            runs.append(
-                dict(training=training, seed=seed, result=run_victim(cfg)))
-    return runs
+            plan.append((training, seed, cfg))
+    if jobs == 1:
+        results = [run_victim(cfg) for _, _, cfg in plan]
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        # Spawned, not forked: each run starts from a clean interpreter with
+        # its own thread pool, as a run of tools/train.py would.
+        with ProcessPoolExecutor(
+                jobs,
+                mp_context=multiprocessing.get_context('spawn'),
+                initializer=_start_victim_process,
+                initargs=(threads, )) as pool:
+            results = list(pool.map(run_victim, [cfg for _, _, cfg in plan]))
+    return [
+        dict(training=training, seed=seed, result=result)
+        for (training, seed, _), result in zip(plan, results)
+    ]
+
+
+def _start_victim_process(threads):
+    """Worker set-up for :func:`train_victims`: its threads and registries."""
+    torch.set_num_threads(threads)
+    register_all_modules(init_default_scope_to_mmunseg=False)
 
 
 def comparison_table(runs, metric):

@@ -7,6 +7,7 @@ share of clean images. Each run lives in its own work_dir and leaves a
 resumes where it stopped.
 """
 import copy
+import fcntl
 import json
 import math
 import os
@@ -153,11 +154,34 @@ def victim_config(base_cfg,
 
 
 def run_victim(cfg):
-    """Train one run (or reuse its result) and return its result dict."""
+    """Train one run (or reuse its result) and return its result dict.
+
+    A run launched without a distributed launcher holds a lock on its work
+    dir while it trains: a second process asking for the same run (two
+    table commands sharing a work dir, say) waits and reuses its result
+    instead of training it again.
+    """
     result_path = osp.join(cfg.work_dir, 'result.json')
     if osp.isfile(result_path):
-        with open(result_path) as f:
-            return json.load(f)
+        return _read_result(result_path)
+    if cfg.get('launcher', 'none') != 'none':
+        return _train_victim(cfg, result_path)
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    # flock is released by the kernel when its holder dies: a killed run
+    # never leaves the next one waiting.
+    with open(osp.join(cfg.work_dir, '.lock'), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if osp.isfile(result_path):
+            return _read_result(result_path)
+        return _train_victim(cfg, result_path)
+
+
+def _read_result(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _train_victim(cfg, result_path):
     setup_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(
         cfg)

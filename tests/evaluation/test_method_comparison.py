@@ -130,7 +130,8 @@ def test_methods_table_budgets_follow_the_rule_of_protect(capsys):
 
 def test_methods_table_end_to_end_on_a_camvid_subset(camvid_subset, tmp_path):
     """Protect (through tools/protect.py), train the victim two iterations
-    on clean, the copy and the defended copy, tabulate, resume."""
+    on clean, the copy and the defended copy in two processes at once,
+    tabulate, resume."""
     root, _ = camvid_subset
     dataset = tmp_path / 'camvid_subset.py'
     camvid = osp.abspath('configs/_base_/datasets/camvid.py')
@@ -148,7 +149,8 @@ def test_methods_table_end_to_end_on_a_camvid_subset(camvid_subset, tmp_path):
         'test', ('uniform', ), 'unused.json').parse_args([
             '--dataset',
             str(dataset), '--victim', VICTIM, '--iterations', '2',
-            '--defenses', 'gaussian', '--defended', 'uniform', '--work-dir',
+            '--defenses', 'gaussian', '--defended', 'uniform', '--first-seed',
+            '1', '--jobs', '2', '--work-dir',
             str(tmp_path / 'work'), '--out',
             str(out), '--cfg-options'
         ] + cfg_options)
@@ -160,6 +162,8 @@ def test_methods_table_end_to_end_on_a_camvid_subset(camvid_subset, tmp_path):
     assert summary['budget_ok'] and summary['counts'] == dict(protected=8)
     assert summary['seconds']['mean'] >= 0
     assert record['iterations'] == 2
+    assert [run['seed'] for run in record['runs']] == [1, 1, 1]
+    assert 'seed(s) 1)' in record['caption']
     saved = json.loads(out.read_text())
     assert saved['table'] == record['table']
     markdown = out.with_suffix('.md').read_text()
@@ -168,6 +172,14 @@ def test_methods_table_end_to_end_on_a_camvid_subset(camvid_subset, tmp_path):
     # Finished runs are reused: a second run trains nothing.
     results = list((tmp_path / 'work' / 'victims').rglob('result.json'))
     assert len(results) == 3
+    assert all('seed1' in str(p) for p in results)
     stamps = {p: p.stat().st_mtime_ns for p in results}
+    args.jobs = 1
     methods_table.run(args)
+    assert {p: p.stat().st_mtime_ns for p in results} == stamps
+    # No undefended method: the clean and defended rows only.
+    args.methods = []
+    record = methods_table.run(args)
+    assert [row['training']
+            for row in record['rows']] == ['clean', 'uniform+gaussian']
     assert {p: p.stat().st_mtime_ns for p in results} == stamps

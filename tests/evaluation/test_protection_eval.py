@@ -1,12 +1,14 @@
+import fcntl
 import json
 import os.path as osp
+import threading
 
 import pytest
 from mmengine.config import Config
 
 from mmunseg.datasets import PartiallyProtectedDataset
 from mmunseg.evaluation.protection_eval import (evaluate_protection, plan_runs,
-                                                victim_config)
+                                                run_victim, victim_config)
 
 VICTIM = 'configs/eval/fcn-unet-s5-d16-c16_4xb8-500it_camvid-240x176.py'
 
@@ -154,3 +156,25 @@ def test_dataset_wraps_a_concatenated_training_set(camvid_subset):
         dict(type='ConcatDataset', datasets=[leaf, leaf]), str(protected))
     assert len(dataset) == 16 and dataset.summary['protected'] == 16
     assert dataset[9]['inputs'].shape[0] == 3
+
+
+def test_a_run_in_progress_elsewhere_is_awaited_not_trained_again(tmp_path):
+    """While another process holds a run's lock, run_victim waits for it
+    and returns the result that process wrote (this config could not
+    train: it has no model)."""
+    work_dir = tmp_path / 'clean_seed1'
+    work_dir.mkdir()
+    result = dict(metrics=dict(mIoU=41.0), history=[], iterations=1200)
+    holder = open(work_dir / '.lock', 'a')
+    fcntl.flock(holder, fcntl.LOCK_EX)
+
+    def finish():
+        (work_dir / 'result.json').write_text(json.dumps(result))
+        holder.close()  # releases the lock, as the other run's exit would
+
+    timer = threading.Timer(0.5, finish)
+    timer.start()
+    try:
+        assert run_victim(Config(dict(work_dir=str(work_dir)))) == result
+    finally:
+        timer.join()

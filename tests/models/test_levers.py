@@ -6,6 +6,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.structures import BaseDataElement
 
 from mmunseg.models import CraftingAugmentation, add_noise, remove_dc
+from mmunseg.models.generators.noise_head import LUMA_GRATING_COLOURS
 from mmunseg.registry import MODELS
 from tests.utils import MICRO_ARCH, micro_unseg_cfg
 
@@ -307,3 +308,31 @@ def test_grating_periods_set_every_code_to_one_period():
     for periods in ((2, ), (5, ), ()):
         with pytest.raises(ValueError, match='grating_periods'):
             code_book(num_codes=16, texture_period=16, grating_periods=periods)
+
+
+def test_grating_colours_order_the_codes_by_the_luma_they_keep():
+    luma = torch.tensor([0.299, 0.587, 0.114])
+
+    def grey_energy(generator):
+        with torch.no_grad():
+            noise = generator.noise_head.code_book(torch.arange(16), 16)
+        grey = torch.einsum('c,nchw->nhw', luma, noise)
+        return grey.pow(2).mean((1, 2)) / noise.pow(2).mean((1, 2, 3))
+
+    default = grey_energy(
+        code_book(num_codes=15, texture_period=16, grating_periods=(4, )))
+    by_luma = grey_energy(
+        code_book(
+            num_codes=15,
+            texture_period=16,
+            grating_periods=(4, ),
+            grating_colours=LUMA_GRATING_COLOURS))
+    # Four codes per colour; a grey conversion keeps about 1.0, 0.77, 0.40
+    # and 0.17 of the amplitude of the colours in luma order.
+    kept = by_luma.view(4, 4).mean(1).sqrt()
+    assert kept == pytest.approx([1.0, 0.772, 0.402, 0.174], abs=0.03)
+    assert torch.equal(by_luma[:4], default[:4])
+    assert by_luma[4:8].mean() > 10 * default[4:8].mean()
+    for colours in ((), ((1, 1), ), ((1, 0, 1), )):
+        with pytest.raises(ValueError, match='grating_colours'):
+            code_book(num_codes=15, texture_period=16, grating_colours=colours)

@@ -15,6 +15,14 @@ from mmunseg.registry import MODELS
 # 'fixed' reads the noise tokens themselves, positions 5..7.
 TOKEN_SLICES = ('official', 'fixed')
 
+# Colour sign vectors (R, G, B) of the code book's gratings: codes sharing a
+# grating differ in colour, luma-only first, then the chromatic ones (R and
+# B against G; green, the largest part of luma, stays positive).
+GRATING_COLOURS = ((1, 1, 1), (-1, 1, -1), (1, 1, -1), (-1, 1, 1))
+# The same four ordered by the luma a grey conversion keeps (1.0, 0.77,
+# 0.40, 0.17 of the amplitude).
+LUMA_GRATING_COLOURS = ((1, 1, 1), (1, 1, -1), (-1, 1, 1), (-1, 1, -1))
+
 
 def _upsample_branch(in_channels, mid_channels, out_channels):
     """Conv3x3 -> LN -> GELU -> ConvT2x2 -> LN -> GELU -> ConvT2x2 (4x up)."""
@@ -70,6 +78,13 @@ class UnSegNoiseHead(nn.Module):
             changing colour. Each must divide ``texture_period`` and be at
             least 3 (a 2-pixel sine samples to zero). None keeps the rule of
             :meth:`init_gratings` (``2 + 2 * (j // 4)`` cycles per period).
+        grating_colours (Sequence[Sequence[int]], optional): The colour sign
+            vectors (R, G, B of +-1) that codes sharing a grating take in
+            turn; None keeps :data:`GRATING_COLOURS`. A grey conversion
+            keeps ``|0.299 R + 0.587 G + 0.114 B|`` of a code's amplitude
+            (1.0, 0.77, 0.40 or 0.17), so an order by luma
+            (:data:`LUMA_GRATING_COLOURS`) keeps the codes of the first
+            classes under a grayscale defense.
     """
 
     def __init__(self,
@@ -82,7 +97,8 @@ class UnSegNoiseHead(nn.Module):
                  texture_period=0,
                  image_features=True,
                  texture_init='random',
-                 grating_periods=None):
+                 grating_periods=None,
+                 grating_colours=None):
         super().__init__()
         if num_codes < 0 or texture_period < 0:
             raise ValueError('num_codes and texture_period must be >= 0, got '
@@ -102,6 +118,13 @@ class UnSegNoiseHead(nn.Module):
             raise ValueError('grating_periods needs texture_init="gratings" '
                              'and periods >= 3 that divide texture_period '
                              f'{texture_period}, got {grating_periods!r}')
+        if grating_colours is not None and not (
+                texture_init == 'gratings' and grating_colours and all(
+                    len(c) == 3 and all(v in (-1, 1) for v in c)
+                    for c in grating_colours)):
+            raise ValueError('grating_colours needs texture_init="gratings" '
+                             'and sign vectors of three +-1, got '
+                             f'{grating_colours!r}')
         if token_slice not in TOKEN_SLICES:
             raise ValueError(f'token_slice must be one of {TOKEN_SLICES}, '
                              f'got {token_slice!r}')
@@ -124,7 +147,7 @@ class UnSegNoiseHead(nn.Module):
                 torch.randn(num_codes + 1, num_noise_tokens, feat_dim) * 3 /
                 feat_dim**0.5)
             if texture_init == 'gratings':
-                self.init_gratings(grating_periods)
+                self.init_gratings(grating_periods, grating_colours)
             return
         self.noise_token = nn.Embedding(num_noise_tokens, transformer_dim)
         self.noise_mlp = nn.ModuleList(
@@ -161,7 +184,10 @@ class UnSegNoiseHead(nn.Module):
         return token_outputs[:, start:start + self.num_noise_tokens]
 
     @torch.no_grad()
-    def init_gratings(self, periods: Optional[Sequence[int]] = None) -> None:
+    def init_gratings(
+            self,
+            periods: Optional[Sequence[int]] = None,
+            colours: Optional[Sequence[Sequence[int]]] = None) -> None:
         """Oriented gratings in the bank, one grating and colour per code.
 
         Grating ``j`` runs along one of four orientations (0, 90, 45, 135
@@ -177,6 +203,8 @@ class UnSegNoiseHead(nn.Module):
         Args:
             periods (Sequence[int], optional): Grating periods in noise
                 pixels, see the class's ``grating_periods``.
+            colours (Sequence[Sequence[int]], optional): Colour sign
+                vectors, see the class's ``grating_colours``.
         """
         channels, period = self.noise_texture.shape[:2]
         distinct = channels if periods is None else min(
@@ -197,9 +225,7 @@ class UnSegNoiseHead(nn.Module):
                 0. if periods is None else torch.pi / 4)
             phase = 2 * torch.pi * cycles * (dx * x + dy * y) / period
             self.noise_texture[j] = torch.sin(phase + shift) * 2**0.5
-        # Codes sharing a grating differ in colour: luma-only first, then
-        # the chromatic sign vectors (R and B against G).
-        colours = ((1, 1, 1), (-1, 1, -1), (1, 1, -1), (-1, 1, 1))
+        colours = GRATING_COLOURS if colours is None else colours
         mix = torch.zeros_like(self.noise_code_mix)
         for code in range(len(mix)):
             signs = colours[(code // distinct) % len(colours)]

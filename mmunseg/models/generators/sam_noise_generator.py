@@ -57,9 +57,9 @@ class SAMNoiseGenerator(NoiseGenerator):
         **head_args: Arguments of the noise head given flat
             (``num_noise_tokens``, ``token_slice``, ``num_codes``,
             ``texture_period``, ``image_features``, ``texture_init``,
-            ``grating_periods``), as configs and saved checkpoints (whose
-            configs protection reads) did before the head had its own
-            config; they join ``noise_head``.
+            ``grating_periods``, ``grating_colours``), as configs and saved
+            checkpoints (whose configs protection reads) did before the head
+            had its own config; they join ``noise_head``.
     """
 
     def __init__(self,
