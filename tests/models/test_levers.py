@@ -2,6 +2,7 @@
 augmentation, object codes and an MMSeg segmentor as surrogate."""
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.structures import BaseDataElement
 
@@ -333,6 +334,10 @@ def test_grating_colours_order_the_codes_by_the_luma_they_keep():
     assert kept == pytest.approx([1.0, 0.772, 0.402, 0.174], abs=0.03)
     assert torch.equal(by_luma[:4], default[:4])
     assert by_luma[4:8].mean() > 10 * default[4:8].mean()
+    config = Config.fromfile('configs/unseg/unseg-codebook_gratings-p4-luma_'
+                             'unet-c16_coco128-objects.py')
+    assert [tuple(c) for c in config.model.generator.grating_colours
+            ] == list(LUMA_GRATING_COLOURS)
     for colours in ((), ((1, 1), ), ((1, 0, 1), )):
         with pytest.raises(ValueError, match='grating_colours'):
             code_book(num_codes=15, texture_period=16, grating_colours=colours)

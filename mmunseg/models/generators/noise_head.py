@@ -82,9 +82,11 @@ class UnSegNoiseHead(nn.Module):
             vectors (R, G, B of +-1) that codes sharing a grating take in
             turn; None keeps :data:`GRATING_COLOURS`. A grey conversion
             keeps ``|0.299 R + 0.587 G + 0.114 B|`` of a code's amplitude
-            (1.0, 0.77, 0.40 or 0.17), so an order by luma
-            (:data:`LUMA_GRATING_COLOURS`) keeps the codes of the first
-            classes under a grayscale defense.
+            (1.0, 0.77, 0.40 or 0.17); an order by luma
+            (:data:`LUMA_GRATING_COLOURS`) keeps more of the first codes'
+            amplitude in grey (measured on CamVid, it does not stop a
+            victim trained on grey copies from learning the classes:
+            ``benchmarks/results/README.md``).
     """
 
     def __init__(self,
