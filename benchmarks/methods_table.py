@@ -60,6 +60,14 @@ LABELS = {
 CLASSES = ('Sky', 'Building', 'Road', 'Tree', 'Car')
 
 
+def at_least_one(text):
+    """A whole number >= 1 (checked here, before any copy is made)."""
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {number}')
+    return number
+
+
 def named_option(text):
     """``NAME:KEY=VALUE`` (an option of one method or defense) -> (name,
     key, value); the value is a Python literal or else a string."""
@@ -160,7 +168,7 @@ def build_parser(description, methods, out):
         'seed can join finished ones in the same work dir)')
     parser.add_argument(
         '--jobs',
-        type=int,
+        type=at_least_one,
         default=1,
         help='victim runs trained at once, each in its own process with an '
         'equal share of the CPU threads')

@@ -103,9 +103,9 @@ def test_method_options_are_parsed_and_shown_in_the_label():
     assert options == dict(shift=dict(value=(1, -1, 1)), em=dict(rounds=2))
     assert methods_table.label('shift', options['shift']) == \
         'constant shift (value=(1, -1, 1))'
-    with pytest.raises(SystemExit):
-        methods_table.build_parser('test', (), 'x.json').parse_args(
-            ['--method-options', 'rounds=2'])
+    for bad in (['--method-options', 'rounds=2'], ['--jobs', '0']):
+        with pytest.raises(SystemExit):
+            methods_table.build_parser('test', (), 'x.json').parse_args(bad)
 
 
 def test_methods_table_budgets_follow_the_rule_of_protect(capsys):
