@@ -9,11 +9,18 @@ waiting. Workers receive plain values only (numpy arrays, paths and
 dataclasses of them) and start from a fresh interpreter (``forkserver``
 where the platform has it, else ``spawn``), never as a ``fork`` of a
 process that may hold CUDA or threads.
+
+An image's arrays (its pixels, its noise) go to and from the workers
+through shared memory (:mod:`~mmunseg.protect.shared_arrays`), not through
+the pool's pipe.
 """
 import multiprocessing
 import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+
+from . import shared_arrays
+from .shared_arrays import remove_orphaned_segments, ship
 
 #: The most workers :func:`default_workers` chooses: beyond this the main
 #: process (the method, and sending arrays to and fro) is the bottleneck.
@@ -22,6 +29,11 @@ MAX_DEFAULT_WORKERS = 4
 #: The module whose functions the workers run; a ``forkserver`` imports it
 #: once, so that each worker starts as a cheap fork of it.
 STAGES_MODULE = 'mmunseg.protect.protector'
+
+
+def call_shipped(fn, *args):
+    """``fn(*args)`` in a worker, its result's arrays shipped back."""
+    return ship(fn(*args))
 
 
 def default_workers(local_processes=None):
@@ -60,20 +72,23 @@ def start_context():
     return context
 
 
-def init_worker(main_alive):
+def init_worker(main_alive, owner):
     """Set up a worker: one thread (the pool, not each worker, uses the
-    cores), and an end with the main process, however it ends.
+    cores), its shared memory named after the main process, and an end
+    with the main process, however it ends.
 
     Args:
         main_alive (multiprocessing.connection.Connection): The read end of
             a pipe whose write end only the main process holds: it reads
             end-of-file once the main process is gone, even killed by a
             signal, and the worker then exits rather than wait for tasks.
+        owner (int): The main process's pid.
     """
     import cv2
     import torch
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    shared_arrays.segment_owner = owner
     threading.Thread(
         target=exit_with_main, args=(main_alive, ), daemon=True).start()
 
@@ -105,6 +120,8 @@ class StagePool:
 
     def __enter__(self):
         if self.workers:
+            # What a job killed with its process group left behind.
+            remove_orphaned_segments()
             context = start_context()
             # Only this process writes to it, and never does: its end is
             # the workers' sign that this process is gone (init_worker).
@@ -113,7 +130,7 @@ class StagePool:
                 self.workers,
                 mp_context=context,
                 initializer=init_worker,
-                initargs=(self._main_alive[0], ))
+                initargs=(self._main_alive[0], os.getpid()))
         return self
 
     def __exit__(self, kind, error, traceback):
@@ -126,9 +143,10 @@ class StagePool:
 
     def submit(self, fn, *args):
         """Run ``fn(*args)`` (a module-level function of picklable values)
-        in a worker, or here without workers."""
+        in a worker, their arrays and its result's through shared memory,
+        or here without workers."""
         if self._executor is not None:
-            return self._executor.submit(fn, *args)
+            return self._executor.submit(call_shipped, fn, *map(ship, args))
         future = Future()
         future.set_result(fn(*args))
         return future

@@ -2,23 +2,27 @@
 noise: the copy, its records and their order are the same for any number
 of workers, and a killed run with workers resumes to the same bytes, with
 another worker count too (issue 14, item 1)."""
+import collections
 import json
 import os
 import pathlib
+import pickle
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from multiprocessing.shared_memory import SharedMemory
 
 import cv2
 import numpy as np
 import pytest
 
 from mmunseg.protect import (Protector, UniformNoise, UnSegGenerator,
-                             load_manifest, read_image)
+                             load_manifest, read_image, shared_arrays)
 from mmunseg.protect.pipeline import StagePool, default_workers
-from mmunseg.protect.protector import previous_records
+from mmunseg.protect.protector import Loaded, previous_records
+from mmunseg.protect.shared_arrays import SharedArray, ship, take_shared
 from tests.protect.test_protector import BUDGET, camvid, items_of
 from tests.protect.test_reproducible_copies import (Killed, KilledAfter,
                                                     copy_bytes, kill_switch,
@@ -188,6 +192,11 @@ def test_a_run_killed_by_a_signal_mid_pipeline_resumes_to_the_same_bytes(
         items, manifest, done=previous_records(str(out)), show_progress=False)
     assert sum(counts.values()) == len(items) - len(recorded)
     assert copy_bytes(str(out)) == copy_bytes(str(reference))
+    # Its pool removed what shared memory the killed one left in flight.
+    assert not [
+        name for name in os.listdir(shared_arrays.SHARED_MEMORY_DIR)
+        if name.startswith(f'mmunseg_{process.pid}_')
+    ]
 
 
 def test_the_pool_runs_stages_in_other_processes():
@@ -200,6 +209,82 @@ def test_the_pool_runs_stages_in_other_processes():
     assert default_workers(local_processes=10**6) == 1
     with pytest.raises(ValueError, match='workers'):
         Protector(UniformNoise(), '/tmp/x', BUDGET, workers=-1)
+
+
+def segment_exists(name):
+    try:
+        SharedMemory(name=name).close()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def test_an_array_crosses_through_shared_memory_which_is_then_removed():
+    noise = np.random.default_rng(0).uniform(-1, 1, (720, 960, 3))
+    noise = noise.astype(np.float32).transpose(1, 0, 2)  # not contiguous
+    rebuild, (name, shape, dtype) = SharedArray(noise).__reduce__()
+    assert rebuild is take_shared and segment_exists(name)
+    received = rebuild(name, shape, dtype)
+    assert received.dtype == np.float32 and received.shape == (960, 720, 3)
+    assert np.array_equal(received, noise)
+    assert not segment_exists(name)
+    # Through a real pickle, as the pool sends it: a plain array arrives.
+    received = pickle.loads(pickle.dumps(SharedArray(noise)))
+    assert type(received) is np.ndarray and np.array_equal(received, noise)
+
+
+def test_small_arrays_and_a_full_shared_memory_cross_in_the_pipe(monkeypatch):
+    mask = np.ones((100, 100), bool)
+    assert SharedArray(mask).__reduce__()[0] is np.asarray
+    image = np.zeros((720, 960, 3), np.uint8)
+    assert SharedArray(image).__reduce__()[0] is take_shared
+    pickle.loads(pickle.dumps(SharedArray(image)))  # its segment removed
+    usage = collections.namedtuple('usage', 'total used free')
+    monkeypatch.setattr(shared_arrays.shutil, 'disk_usage',
+                        lambda path: usage(64 << 20, 63 << 20, 1 << 20))
+    rebuild, (array, ) = SharedArray(image).__reduce__()
+    assert rebuild is np.asarray and array is image
+
+
+#: A process that leaves a segment behind, as one killed with its resource
+#: tracker does.
+LEAVE_A_SEGMENT = """
+import os
+from multiprocessing import resource_tracker
+from multiprocessing.shared_memory import SharedMemory
+left = SharedMemory(f'mmunseg_{os.getpid()}_0a1b', create=True, size=16)
+resource_tracker.unregister(left._name, 'shared_memory')
+print(left.name)
+"""
+
+
+def test_a_pool_removes_the_segments_of_a_main_process_that_is_gone():
+    left = subprocess.run([sys.executable, '-c', LEAVE_A_SEGMENT],
+                          capture_output=True,
+                          text=True,
+                          check=True).stdout.strip()
+    assert segment_exists(left)
+    live = shared_arrays.create_segment(16)
+    assert live.name.startswith(f'mmunseg_{os.getpid()}_')
+    try:
+        with StagePool(1):
+            assert not segment_exists(left)
+            assert segment_exists(live.name)
+    finally:
+        live.close()
+        live.unlink()
+
+
+def test_ship_wraps_the_arrays_of_a_loaded_image_and_nothing_else():
+    image = np.zeros((4, 4, 3), np.uint8)
+    loaded = Loaded(image, np.ones((4, 4), bool), [(None, 'prompt')])
+    shipped = ship(loaded)
+    assert isinstance(shipped.image, SharedArray)
+    assert isinstance(shipped.object_mask, SharedArray)
+    assert shipped.calls == loaded.calls and loaded.image is image
+    record = {'status': 'failed'}
+    assert ship(record) is record and ship(3) == 3
+    assert isinstance(ship(image), SharedArray)
 
 
 def test_the_tool_checks_workers_and_resumes_with_another_count(
