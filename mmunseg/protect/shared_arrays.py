@@ -106,20 +106,37 @@ def take_shared(name, shape, dtype):
         segment.unlink()
 
 
-def ship(value):
-    """``value`` ready to cross to another process: a numpy array as a
-    :class:`SharedArray`, a dataclass with its array fields so, anything
-    else as it is."""
+def ship(value, shipped=None):
+    """``value`` ready to cross to another process: its numpy arrays as
+    :class:`SharedArray` s, found in it and in its lists, tuples and
+    dataclasses (an image's prompts hold its masks and an int64 class map);
+    anything else as it is.
+
+    Args:
+        value: What to send.
+        shipped (dict, optional): ``id(array) -> SharedArray`` of the
+            arrays shipped so far: an array met twice (the object mask and
+            the union prompt's) crosses once and arrives as one array.
+
+    Returns:
+        ``value``, or a copy with its arrays wrapped.
+    """
+    shipped = {} if shipped is None else shipped
     if isinstance(value, np.ndarray):
-        return SharedArray(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        arrays = {
-            field.name: SharedArray(getattr(value, field.name))
-            for field in dataclasses.fields(value)
-            if isinstance(getattr(value, field.name), np.ndarray)
-        }
-        if arrays:
-            return dataclasses.replace(value, **arrays)
+        return shipped.setdefault(id(value), SharedArray(value))
+    if type(value) in (list, tuple):
+        items = [ship(item, shipped) for item in value]
+        if any(new is not old for new, old in zip(items, value)):
+            return type(value)(items)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for field in dataclasses.fields(value):
+            old = getattr(value, field.name)
+            new = ship(old, shipped)
+            if new is not old:
+                changes[field.name] = new
+        if changes:
+            return dataclasses.replace(value, **changes)
     return value
 
 

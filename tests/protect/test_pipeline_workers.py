@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mmunseg.protect import (Protector, UniformNoise, UnSegGenerator,
+from mmunseg.protect import (Prompt, Protector, UniformNoise, UnSegGenerator,
                              load_manifest, read_image, shared_arrays)
 from mmunseg.protect.pipeline import StagePool, default_workers
 from mmunseg.protect.protector import Loaded, previous_records
@@ -276,15 +276,34 @@ def test_a_pool_removes_the_segments_of_a_main_process_that_is_gone():
 
 
 def test_ship_wraps_the_arrays_of_a_loaded_image_and_nothing_else():
-    image = np.zeros((4, 4, 3), np.uint8)
-    loaded = Loaded(image, np.ones((4, 4), bool), [(None, 'prompt')])
+    image = np.zeros((720, 960, 3), np.uint8)
+    mask = np.ones((720, 960), bool)
+    labels = np.zeros((720, 960), np.int64)
+    box = np.zeros(4, np.float32)
+    calls = [(None, Prompt(mask=mask, labels=labels, key='a')),
+             (mask, Prompt(mask=mask, class_id=3, key='a#class_3')),
+             (None, Prompt(box=box, key='b'))]
+    loaded = Loaded(image, mask, calls)
     shipped = ship(loaded)
     assert isinstance(shipped.image, SharedArray)
-    assert isinstance(shipped.object_mask, SharedArray)
-    assert shipped.calls == loaded.calls and loaded.image is image
+    assert shipped.object_mask is shipped.calls[1][0]  # once, for all uses
+    assert shipped.calls[1][1].mask is shipped.object_mask
+    assert isinstance(shipped.calls[0][1].labels, SharedArray)
+    # A small array crosses in the pipe, when pickled (its size decides).
+    assert isinstance(shipped.calls[2][1].box, SharedArray)
+    assert shipped.calls[2][1].box.__reduce__()[0] is np.asarray
+    assert loaded.image is image and loaded.calls[0][1].labels is labels
+    received = pickle.loads(pickle.dumps(shipped))
+    assert np.array_equal(received.image, image)
+    assert received.calls[0][1].mask is received.object_mask
+    assert np.array_equal(received.calls[0][1].labels, labels)
+    assert received.calls[0][1].key == 'a'
+    assert received.calls[1][1].class_id == 3
+    assert np.array_equal(received.calls[2][1].box, box)
     record = {'status': 'failed'}
     assert ship(record) is record and ship(3) == 3
-    assert isinstance(ship(image), SharedArray)
+    spec = ('x', [1, 2.0])
+    assert ship(spec) is spec
 
 
 def test_the_tool_checks_workers_and_resumes_with_another_count(
