@@ -32,7 +32,8 @@ class Prompt:
         points (np.ndarray, optional): (N, 2) positive (x, y) points.
         labels (np.ndarray, optional): (H, W) int class id of each object
             pixel, -1 elsewhere: what class-wise baselines key their
-            noise on.
+            noise on (the protector makes it only for methods that declare
+            ``needs_labels``).
         class_id (int, optional): The class of a per-class call, whose
             noise counts only inside ``mask``: a generator with object codes
             paints that class's code there.

@@ -53,16 +53,24 @@ def stable_seed(key):
     return zlib.crc32(key.encode())
 
 
-def prompts_for(mode, objects, object_mask, key, num_points=10):
+def prompts_for(mode,
+                objects,
+                object_mask,
+                key,
+                num_points=10,
+                class_labels=True):
     """The generator calls one image needs, as (region, Prompt) pairs.
 
     ``region`` is None for the call whose noise covers the whole image; the
     per-object calls of ``per-class`` / ``per-instance`` override the noise
     inside their own object. Every prompt carries a key made of ``key`` (and
-    the object's name), from which random methods seed their draws.
+    the object's name), from which random methods seed their draws; the
+    whole-image call carries the class of each pixel (``Prompt.labels``)
+    unless ``class_labels`` is False (an (H, W) int64 map, made for the
+    methods that read it: ``NoiseMethod.needs_labels``).
     """
     calls = []
-    labels = class_map(objects, object_mask.shape)
+    labels = class_map(objects, object_mask.shape) if class_labels else None
     if mode == 'box':
         ys, xs = np.nonzero(object_mask)
         box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], np.float32)
@@ -96,6 +104,7 @@ class CopySpec:
     ignore_index: int
     background_ids: tuple
     save_noise: bool
+    class_labels: bool
 
     def output_file(self, item):
         """Where an item's protected copy goes."""
@@ -188,8 +197,14 @@ def load_item(spec, item, automatic_objects=None):
             spec.output_file(item), image, spec.fmt, spec.jpeg_quality)
         return spec.record(item, 'copied_empty_mask')
     key = osp.relpath(item.img_path, item.root).replace(os.sep, '/')
-    return Loaded(image, object_mask,
-                  prompts_for(spec.prompt_mode, objects, object_mask, key))
+    return Loaded(
+        image, object_mask,
+        prompts_for(
+            spec.prompt_mode,
+            objects,
+            object_mask,
+            key,
+            class_labels=spec.class_labels))
 
 
 def remove_outputs(spec, item):
@@ -389,7 +404,8 @@ class Protector:
             jpeg_quality=jpeg_quality,
             ignore_index=ignore_index,
             background_ids=tuple(background_ids),
-            save_noise=save_noise)
+            save_noise=save_noise,
+            class_labels=method.needs_labels)
         self.method = method
         self.batch_size = batch_size
         self.automatic_objects = automatic_objects

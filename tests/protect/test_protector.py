@@ -242,6 +242,24 @@ def test_prompts_carry_the_class_of_every_object_pixel():
     for mode in ('union', 'box', 'points'):
         (_, prompt), = prompts_for(mode, objects, object_mask, 'a.png')
         np.testing.assert_array_equal(prompt.labels, labels)
+        (_, prompt), = prompts_for(
+            mode, objects, object_mask, 'a.png', class_labels=False)
+        assert prompt.labels is None
+
+
+def test_the_class_map_is_made_only_for_methods_that_read_it(camvid):
+    """An (H, W) int64 map per image costs its load stage and its crossing
+    to the main process: methods that do not read it do not get it."""
+    from mmunseg.protect.baselines.synthetic import SyntheticNoise
+    from mmunseg.protect.protector import Loaded, load_item
+    src, names = camvid
+    item = items_of(src, names[:1])[0]
+    for method, made in ((UniformNoise(), False), (SyntheticNoise(), True)):
+        spec = Protector(method, '/tmp/unused', BUDGET).spec
+        loaded = load_item(spec, item)
+        assert isinstance(loaded, Loaded)
+        (_, prompt), = loaded.calls
+        assert (prompt.labels is not None) is made
 
 
 def test_constant_shift_control_brightens_each_region_by_its_budget(
