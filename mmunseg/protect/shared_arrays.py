@@ -3,10 +3,10 @@
 A protect job's worker processes send each image's pixels to the main
 process and receive them back with its noise. Pickled into the pool's pipe
 (64 KiB at a time), an 8 MB noise array costs the sender and the receiver
-a copy each and a hundred wake-ups, which on two cores cost the pipeline a
-fifth of its speed. A :class:`SharedArray` instead pickles into the name of
-a shared memory segment holding the array; the receiver copies it out and
-removes the segment.
+a copy each and a hundred wake-ups: on two busy cores 53 ms per crossing,
+against 15 ms through shared memory. A :class:`SharedArray` instead
+pickles into the name of a shared memory segment holding the array; the
+receiver copies it out and removes the segment.
 
 Segments are named after the pool's main process
 (``mmunseg_<pid>_<random>``), so that those of a job killed with its whole
