@@ -24,7 +24,6 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -34,6 +33,7 @@ from mmengine.config import Config
 from ..protect.dataset_copy import protect_dataset
 from ..protect.manifest import exit_status
 from ..utils import register_all_modules
+from ..utils.process_pool import WatchedProcessPool
 from .protection_eval import (RunSpec, aggregate, class_label, run_victim,
                               victim_config)
 
@@ -244,9 +244,10 @@ def train_victims(victim, trainings, roots, runs_dir, seeds=(0, ), jobs=1):
         threads = max(1, (os.cpu_count() or 1) // jobs)
         # Spawned, not forked: each run starts from a clean interpreter with
         # its own thread pool, as a run of tools/train.py would.
-        with ProcessPoolExecutor(
+        # A killed comparison takes its trainings with it.
+        with WatchedProcessPool(
                 jobs,
-                mp_context=multiprocessing.get_context('spawn'),
+                multiprocessing.get_context('spawn'),
                 initializer=_start_victim_process,
                 initargs=(threads, )) as pool:
             results = list(pool.map(run_victim, [cfg for _, _, cfg in plan]))

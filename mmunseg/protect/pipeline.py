@@ -16,9 +16,9 @@ the pool's pipe.
 """
 import multiprocessing
 import os
-import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 
+from mmunseg.utils.process_pool import WatchedProcessPool
 from . import shared_arrays
 from .shared_arrays import remove_orphaned_segments, ship
 
@@ -72,34 +72,15 @@ def start_context():
     return context
 
 
-def init_worker(main_alive, owner):
+def init_worker(owner):
     """Set up a worker: one thread (the pool, not each worker, uses the
-    cores), its shared memory named after the main process, and an end
-    with the main process, however it ends.
-
-    Args:
-        main_alive (multiprocessing.connection.Connection): The read end of
-            a pipe whose write end only the main process holds: it reads
-            end-of-file once the main process is gone, even killed by a
-            signal, and the worker then exits rather than wait for tasks.
-        owner (int): The main process's pid.
-    """
+    cores) and its shared memory named after the main process, whose pid
+    is ``owner``."""
     import cv2
     import torch
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     shared_arrays.segment_owner = owner
-    threading.Thread(
-        target=exit_with_main, args=(main_alive, ), daemon=True).start()
-
-
-def exit_with_main(main_alive):
-    """Wait for the main process to be gone, then exit this worker."""
-    try:
-        main_alive.recv()
-    except (EOFError, OSError):
-        pass
-    os._exit(1)
 
 
 class StagePool:
@@ -122,15 +103,12 @@ class StagePool:
         if self.workers:
             # What a job killed with its process group left behind.
             remove_orphaned_segments()
-            context = start_context()
-            # Only this process writes to it, and never does: its end is
-            # the workers' sign that this process is gone (init_worker).
-            self._main_alive = context.Pipe(duplex=False)
-            self._executor = ProcessPoolExecutor(
+            # Its workers end with this process, however it ends.
+            self._executor = WatchedProcessPool(
                 self.workers,
-                mp_context=context,
+                start_context(),
                 initializer=init_worker,
-                initargs=(self._main_alive[0], os.getpid()))
+                initargs=(os.getpid(), ))
         return self
 
     def __exit__(self, kind, error, traceback):
@@ -138,8 +116,6 @@ class StagePool:
             # On an error, the queued tasks are dropped; running ones end.
             self._executor.shutdown(wait=True, cancel_futures=kind is not None)
             self._executor = None
-            for end in self._main_alive:
-                end.close()
 
     def submit(self, fn, *args):
         """Run ``fn(*args)`` (a module-level function of picklable values)
