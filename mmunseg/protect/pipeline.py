@@ -18,7 +18,7 @@ import multiprocessing
 import os
 from concurrent.futures import Future
 
-from mmunseg.utils.process_pool import WatchedProcessPool
+from ..utils.process_pool import WatchedProcessPool
 from . import shared_arrays
 from .shared_arrays import remove_orphaned_segments, ship
 
