@@ -47,6 +47,7 @@ def test_a_busy_worker_exits_when_its_main_process_is_killed(method, tmp_path):
     main = subprocess.Popen([sys.executable, str(script)],
                             stdout=subprocess.PIPE,
                             text=True)
+    worker = None
     try:
         worker = int(main.stdout.readline())
         assert running(worker)
@@ -59,6 +60,9 @@ def test_a_busy_worker_exits_when_its_main_process_is_killed(method, tmp_path):
     finally:
         main.kill()
         main.stdout.close()
+        if worker is not None and running(worker):
+            # A failed check must not leave an orphan behind.
+            os.kill(worker, signal.SIGKILL)
 
 
 def remember(path, value):
