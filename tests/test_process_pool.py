@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mmunseg.utils.process_pool import WatchedProcessPool
+from mmunseg.utils.process_pool import WatchedProcessPool, run_with_parent
 from tests.utils import REPO_ROOT
 
 # A main process that starts a pool (as benchmarks/methods_table.py starts
@@ -18,12 +18,22 @@ from tests.utils import REPO_ROOT
 MAIN = textwrap.dedent("""
     import multiprocessing, os, sys, time
     sys.path.insert(0, {repo!r})
-    from mmunseg.utils.process_pool import WatchedProcessPool
+    from mmunseg.utils.process_pool import WatchedProcessPool, run_with_parent
     if __name__ == '__main__':
         pool = WatchedProcessPool(1, multiprocessing.get_context({method!r}))
         print(pool.submit(os.getpid).result(), flush=True)
         pool.submit(time.sleep, 300)
         time.sleep(300)
+""")
+
+# A main process that runs a long command to completion (as
+# benchmarks/methods_table.py trains a generator); the command prints its pid.
+RUNNER = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {repo!r})
+    from mmunseg.utils.process_pool import run_with_parent
+    run_with_parent([sys.executable, '-c', 'import os, time; '
+                     'print(os.getpid(), flush=True); time.sleep(300)'])
 """)
 
 
@@ -63,6 +73,39 @@ def test_a_busy_worker_exits_when_its_main_process_is_killed(method, tmp_path):
         if worker is not None and running(worker):
             # A failed check must not leave an orphan behind.
             os.kill(worker, signal.SIGKILL)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith('linux'), reason='a Linux parent-death signal')
+def test_a_command_ends_when_the_process_running_it_is_killed(tmp_path):
+    script = tmp_path / 'runner.py'
+    script.write_text(RUNNER.format(repo=str(REPO_ROOT)))
+    main = subprocess.Popen([sys.executable, str(script)],
+                            stdout=subprocess.PIPE,
+                            text=True)
+    child = None
+    try:
+        child = int(main.stdout.readline())
+        assert running(child)
+        os.kill(main.pid, signal.SIGKILL)
+        main.wait()
+        deadline = time.monotonic() + 20
+        while running(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running(child), 'the command outlived its runner'
+    finally:
+        main.kill()
+        main.stdout.close()
+        if child is not None and running(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_run_with_parent_returns_as_subprocess_run():
+    done = run_with_parent([sys.executable, '-c', 'print(6 * 7)'],
+                           capture_output=True,
+                           text=True,
+                           check=True)
+    assert done.stdout == '42\n'
 
 
 def remember(path, value):

@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import os.path as osp
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -33,7 +32,7 @@ from mmengine.config import Config
 from ..protect.dataset_copy import protect_dataset
 from ..protect.manifest import exit_status
 from ..utils import register_all_modules
-from ..utils.process_pool import WatchedProcessPool
+from ..utils.process_pool import WatchedProcessPool, run_with_parent
 from .protection_eval import (RunSpec, aggregate, class_label, run_victim,
                               victim_config)
 
@@ -42,12 +41,13 @@ TRAIN_TOOL = osp.join(REPO, 'tools', 'train.py')
 
 
 def run_tool(command):
-    """Run one of the repository's tools with this interpreter; the
-    repository is importable whether or not mmunseg is installed."""
+    """Run one of the repository's tools with this interpreter, ending it if
+    this process is killed; the repository is importable whether or not
+    mmunseg is installed."""
     path = os.environ.get('PYTHONPATH')
     env = dict(
         os.environ, PYTHONPATH=REPO + (os.pathsep + path if path else ''))
-    subprocess.run([sys.executable] + command, check=True, env=env)
+    run_with_parent([sys.executable] + command, check=True, env=env)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""A process pool whose workers end with the process that made it.
+"""Child processes that end with the process that made them.
 
 A :class:`concurrent.futures.ProcessPoolExecutor`'s workers notice that
 their main process is gone only when they next talk to it. A main process
@@ -8,10 +8,20 @@ hour, a protect worker finishes its queue, holding the CPU, memory and any
 lock they took. :class:`WatchedProcessPool` gives every worker a thread
 that waits on a pipe only the main process can write to; the kernel closes
 it when the main process ends, however it ends, and the worker exits then.
+:func:`run_with_parent` does the same for a command run to completion (a
+generator training a benchmark starts), through the kernel's parent-death
+signal.
 """
+import ctypes
 import os
+import signal
+import subprocess
+import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
+
+# prctl(2) option: the signal a child receives when its parent ends.
+PR_SET_PDEATHSIG = 1
 
 
 class WatchedProcessPool(ProcessPoolExecutor):
@@ -66,3 +76,43 @@ def exit_with_parent(parent_alive):
     except (EOFError, OSError):
         pass
     os._exit(1)
+
+
+def run_with_parent(command, **kwargs):
+    """:func:`subprocess.run` whose child gets SIGTERM when this process
+    ends, however it ends (Linux; elsewhere a plain run).
+
+    Call it from the thread that lives as long as the child should: the
+    kernel sends the signal when the thread that started the child exits.
+
+    Args:
+        command (list[str]): The program and its arguments.
+        **kwargs: Passed to :func:`subprocess.run`.
+
+    Returns:
+        subprocess.CompletedProcess: As :func:`subprocess.run`.
+    """
+    if sys.platform.startswith('linux'):
+        kwargs['preexec_fn'] = terminate_with(os.getpid())
+    return subprocess.run(command, **kwargs)
+
+
+def terminate_with(parent):
+    """A ``preexec_fn`` that asks for SIGTERM when ``parent`` ends, and
+    exits at once if it has already ended.
+
+    Args:
+        parent (int): The pid of the process starting the child.
+    """
+    # Resolved before the fork: the child of a threaded process should not
+    # load libraries.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def arm():
+        if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG)')
+        if os.getppid() != parent:
+            # The parent died between the fork and the request.
+            os._exit(1)
+
+    return arm
