@@ -12,6 +12,7 @@ from tests.utils import REPO_ROOT, data_path
 CPU_VICTIMS = {
     'fcn-unet-s5-d16-c16_4xb8-500it_camvid-240x176.py': 'camvid',
     'fcn-unet-s5-d16-c16-mfb_1xb8-1200it_camvid-240x176.py': 'camvid',
+    'fcn-unet-s5-d16-c16-mfb-pmd_1xb8-1200it_camvid-240x176.py': 'camvid',
     'deeplabv3plus_r18-d8_4xb8-500it_camvid-240x176.py': 'camvid',
     'pspnet_r18-d8_4xb8-500it_camvid-240x176.py': 'camvid',
     'segformer_mit-b0_4xb8-500it_camvid-240x176.py': 'camvid',
