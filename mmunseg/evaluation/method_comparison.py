@@ -33,8 +33,8 @@ from ..protect.dataset_copy import protect_dataset
 from ..protect.manifest import exit_status
 from ..utils import register_all_modules
 from ..utils.process_pool import WatchedProcessPool, run_with_parent
-from .protection_eval import (RunSpec, aggregate, class_label, run_victim,
-                              victim_config)
+from .protection_eval import (RunSpec, aggregate, class_label, metric_text,
+                              run_victim, victim_config)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN_TOOL = osp.join(REPO, 'tools', 'train.py')
@@ -330,9 +330,7 @@ def markdown_table(metric, rows, protection, labels=None, classes=()):
                       f"{summary['allowed_background']}")
             quality = _fmt(summary.get('psnr'), '{:.1f}')
             cost = _fmt(summary.get('seconds'), '{:.3g}')
-        value = '-' if row['mean'] is None else f"{row['mean']:.2f}"
-        if row['std'] and len(row['seeds']) > 1:
-            value += f" ± {row['std']:.2f}"
+        value = '-' if row['mean'] is None else metric_text(row)
         ratio = '-' if row['ratio_to_clean'] is None \
             else f"{row['ratio_to_clean']:.2f}"
         line = (f"| {labels.get(row['method'], row['method'])} | "

@@ -83,6 +83,16 @@ def test_table_averages_seeds_and_divides_by_undefended_clean():
     assert lines[4].startswith('| UnSeg | jpeg | 16.00 | 0.50 |')
 
 
+def test_a_fraction_metric_keeps_three_decimals():
+    # COCO AP is a fraction: 0.110 against 0.118 must not read 0.11 / 0.12.
+    rows = comparison_table(
+        [fake_run('clean', 0, 0.110),
+         fake_run('unseg', 0, 0.118)], 'mIoU')
+    lines = markdown_table('coco/segm_mAP', rows, {}).splitlines()
+    assert lines[2].startswith('| clean | none | 0.110 | 1.00 |')
+    assert lines[3].startswith('| unseg | none | 0.118 | 1.07 |')
+
+
 def import_methods_table():
     sys.path.insert(0, BENCHMARKS)
     try:
