@@ -46,40 +46,9 @@ def running(pid):
         return False
 
 
-@pytest.mark.skipif(
-    not os.path.isdir('/proc'), reason='reads process states from /proc')
-@pytest.mark.parametrize('method', ['spawn', 'forkserver'])
-def test_a_busy_worker_exits_when_its_main_process_is_killed(method, tmp_path):
-    if method not in multiprocessing.get_all_start_methods():
-        pytest.skip(f'no {method} here')
-    script = tmp_path / 'main.py'
-    script.write_text(MAIN.format(repo=str(REPO_ROOT), method=method))
-    main = subprocess.Popen([sys.executable, str(script)],
-                            stdout=subprocess.PIPE,
-                            text=True)
-    worker = None
-    try:
-        worker = int(main.stdout.readline())
-        assert running(worker)
-        os.kill(main.pid, signal.SIGKILL)
-        main.wait()
-        deadline = time.monotonic() + 20
-        while running(worker) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not running(worker), 'the worker outlived its main process'
-    finally:
-        main.kill()
-        main.stdout.close()
-        if worker is not None and running(worker):
-            # A failed check must not leave an orphan behind.
-            os.kill(worker, signal.SIGKILL)
-
-
-@pytest.mark.skipif(
-    not sys.platform.startswith('linux'), reason='a Linux parent-death signal')
-def test_a_command_ends_when_the_process_running_it_is_killed(tmp_path):
-    script = tmp_path / 'runner.py'
-    script.write_text(RUNNER.format(repo=str(REPO_ROOT)))
+def assert_child_ends_with_main(script):
+    """Run ``script``, which prints the pid of a child it keeps busy; kill
+    it and check that the child ends within 20 s."""
     main = subprocess.Popen([sys.executable, str(script)],
                             stdout=subprocess.PIPE,
                             text=True)
@@ -92,12 +61,32 @@ def test_a_command_ends_when_the_process_running_it_is_killed(tmp_path):
         deadline = time.monotonic() + 20
         while running(child) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not running(child), 'the command outlived its runner'
+        assert not running(child), 'the child outlived its main process'
     finally:
         main.kill()
         main.stdout.close()
         if child is not None and running(child):
+            # A failed check must not leave an orphan behind.
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.skipif(
+    not os.path.isdir('/proc'), reason='reads process states from /proc')
+@pytest.mark.parametrize('method', ['spawn', 'forkserver'])
+def test_a_busy_worker_exits_when_its_main_process_is_killed(method, tmp_path):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f'no {method} here')
+    script = tmp_path / 'main.py'
+    script.write_text(MAIN.format(repo=str(REPO_ROOT), method=method))
+    assert_child_ends_with_main(script)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith('linux'), reason='a Linux parent-death signal')
+def test_a_command_ends_when_the_process_running_it_is_killed(tmp_path):
+    script = tmp_path / 'runner.py'
+    script.write_text(RUNNER.format(repo=str(REPO_ROOT)))
+    assert_child_ends_with_main(script)
 
 
 def test_run_with_parent_returns_as_subprocess_run():
