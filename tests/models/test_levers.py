@@ -7,7 +7,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.structures import BaseDataElement
 
 from mmunseg.models import CraftingAugmentation, add_noise, remove_dc
-from mmunseg.models.generators.noise_head import LUMA_GRATING_COLOURS
+from mmunseg.models.generators.noise_head import (CHROMA_GRATING_COLOURS,
+                                                  LUMA_GRATING_COLOURS)
 from mmunseg.registry import MODELS
 from tests.utils import MICRO_ARCH, micro_unseg_cfg
 
@@ -341,3 +342,30 @@ def test_grating_colours_order_the_codes_by_the_luma_they_keep():
     for colours in ((), ((1, 1), ), ((1, 0, 1), )):
         with pytest.raises(ValueError, match='grating_colours'):
             code_book(num_codes=15, texture_period=16, grating_colours=colours)
+
+
+def test_chroma_grating_colours_give_every_one_of_twelve_codes_a_colour():
+
+    def chroma_share(generator):
+        with torch.no_grad():
+            noise = generator.noise_head.code_book(torch.arange(16), 16)
+        chroma = noise - noise.mean(1, keepdim=True)
+        return chroma.pow(2).mean((1, 2, 3)) / noise.pow(2).mean((1, 2, 3))
+
+    default = chroma_share(
+        code_book(num_codes=15, texture_period=16, grating_periods=(4, )))
+    chromatic = chroma_share(
+        code_book(
+            num_codes=15,
+            texture_period=16,
+            grating_periods=(4, ),
+            grating_colours=CHROMA_GRATING_COLOURS))
+    # The default's codes 0-3 are grey (no chroma); here codes 0-11 carry
+    # at least two thirds of their energy in chroma, codes 12-15 none.
+    assert default[:4].max() < 1e-6
+    assert chromatic[:12].min() > 0.6
+    assert chromatic[12:].max() < 1e-6
+    config = Config.fromfile('configs/unseg/unseg-codebook_gratings-p4-'
+                             'chroma_unet-c16_coco128-objects.py')
+    assert [tuple(c) for c in config.model.generator.grating_colours
+            ] == list(CHROMA_GRATING_COLOURS)
