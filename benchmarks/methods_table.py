@@ -92,9 +92,12 @@ def build_parser(description, methods, out):
         help='dataset config whose training split is protected')
     parser.add_argument(
         '--victim',
-        default=osp.join(REPO, 'configs', 'eval',
-                         'fcn-unet-s5-d16-c16_1xb8-1200it_camvid-240x176.py'),
-        help='victim config trained on each copy')
+        default=osp.join(
+            REPO, 'configs', 'eval',
+            'fcn-unet-s5-d16-c16-mfb-pmd_1xb8-1200it_camvid-240x176.py'),
+        help='victim config trained on each copy (default: the CamVid UNet '
+        'with median-frequency class weights and photometric distortion, '
+        'the victim a constant colour cast does not fool)')
     parser.add_argument(
         '--methods',
         nargs='*',

@@ -123,6 +123,8 @@ def test_methods_table_budgets_follow_the_rule_of_protect(capsys):
     parser = methods_table.build_parser('test', (), 'x.json')
     args = parser.parse_args([])
     assert (args.eps_object, args.eps_background) == (8 / 255, 2 / 255)
+    # The default victim is the one a constant colour cast does not fool.
+    assert osp.isfile(args.victim) and 'mfb-pmd' in args.victim
     args = parser.parse_args(
         ['--eps-object', '8', '--eps-background', '5.5/255'])
     assert args.eps_object == 8 / 255
