@@ -312,23 +312,26 @@ def test_grating_periods_set_every_code_to_one_period():
             code_book(num_codes=16, texture_period=16, grating_periods=periods)
 
 
+def p4_codes(colours=None):
+    """The 16 codes of a p4 code book with ``colours``, (16, 3, 16, 16)."""
+    generator = code_book(
+        num_codes=15,
+        texture_period=16,
+        grating_periods=(4, ),
+        grating_colours=colours)
+    with torch.no_grad():
+        return generator.noise_head.code_book(torch.arange(16), 16)
+
+
 def test_grating_colours_order_the_codes_by_the_luma_they_keep():
     luma = torch.tensor([0.299, 0.587, 0.114])
 
-    def grey_energy(generator):
-        with torch.no_grad():
-            noise = generator.noise_head.code_book(torch.arange(16), 16)
+    def grey_energy(noise):
         grey = torch.einsum('c,nchw->nhw', luma, noise)
         return grey.pow(2).mean((1, 2)) / noise.pow(2).mean((1, 2, 3))
 
-    default = grey_energy(
-        code_book(num_codes=15, texture_period=16, grating_periods=(4, )))
-    by_luma = grey_energy(
-        code_book(
-            num_codes=15,
-            texture_period=16,
-            grating_periods=(4, ),
-            grating_colours=LUMA_GRATING_COLOURS))
+    default = grey_energy(p4_codes())
+    by_luma = grey_energy(p4_codes(LUMA_GRATING_COLOURS))
     # Four codes per colour; a grey conversion keeps about 1.0, 0.77, 0.40
     # and 0.17 of the amplitude of the colours in luma order.
     kept = by_luma.view(4, 4).mean(1).sqrt()
@@ -346,20 +349,12 @@ def test_grating_colours_order_the_codes_by_the_luma_they_keep():
 
 def test_chroma_grating_colours_give_every_one_of_twelve_codes_a_colour():
 
-    def chroma_share(generator):
-        with torch.no_grad():
-            noise = generator.noise_head.code_book(torch.arange(16), 16)
+    def chroma_share(noise):
         chroma = noise - noise.mean(1, keepdim=True)
         return chroma.pow(2).mean((1, 2, 3)) / noise.pow(2).mean((1, 2, 3))
 
-    default = chroma_share(
-        code_book(num_codes=15, texture_period=16, grating_periods=(4, )))
-    chromatic = chroma_share(
-        code_book(
-            num_codes=15,
-            texture_period=16,
-            grating_periods=(4, ),
-            grating_colours=CHROMA_GRATING_COLOURS))
+    default = chroma_share(p4_codes())
+    chromatic = chroma_share(p4_codes(CHROMA_GRATING_COLOURS))
     # The default's codes 0-3 are grey (no chroma); here codes 0-11 carry
     # at least two thirds of their energy in chroma, codes 12-15 none.
     assert default[:4].max() < 1e-6
