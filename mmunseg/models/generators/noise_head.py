@@ -90,7 +90,8 @@ class UnSegNoiseHead(nn.Module):
             (:data:`LUMA_GRATING_COLOURS`) keeps more of the first codes'
             amplitude in grey (measured on CamVid, it does not stop a
             victim trained on grey copies from learning the classes:
-            ``benchmarks/results/README.md``).
+            ``benchmarks/results/README.md``); :data:`CHROMA_GRATING_COLOURS`
+            gives the first twelve codes a colour texture each.
     """
 
     def __init__(self,
